@@ -1,0 +1,219 @@
+import { Command, Option } from 'commander';
+import { sql } from 'drizzle-orm';
+import { type Config, ConfigError, loadConfig } from './config.ts';
+import { type Database, DatabaseBusyError, openDatabase } from './db/client.ts';
+import { MigrationError, migrateDatabase, pgvectorVersion, warnIfOldPgvector } from './db/migrate.ts';
+import { apiKeyScopes, type ApiKeyScope } from './db/schema.ts';
+import { NotFoundError } from './errors.ts';
+import { createApp } from './http/app.ts';
+import { listen } from './http/serve.ts';
+import { type ImportOutcome, importDocumentFile } from './import/import.ts';
+import { createApiKey, ensureFirstAdminKey, listApiKeys, revokeApiKey } from './keys/keys.ts';
+import { createLogger, type Logger } from './log.ts';
+
+const out = (line: string) => process.stdout.write(`${line}\n`);
+const err = (line: string) => process.stderr.write(`${line}\n`);
+
+function setup(): { config: Config; log: Logger } {
+  const config = loadConfig();
+  return { config, log: createLogger(config.logLevel) };
+}
+
+/** Opens the configured database, migrates it when allowed, runs `fn`, closes it. */
+async function withDatabase<T>(fn: (database: Database, ctx: { config: Config; log: Logger }) => Promise<T>): Promise<T> {
+  const ctx = setup();
+  const database = await openDatabase(ctx.config);
+  try {
+    if (ctx.config.autoMigrate) await migrateDatabase(database);
+    return await fn(database, ctx);
+  } finally {
+    await database.close();
+  }
+}
+
+async function runServer(command: 'start' | 'serve') {
+  const { config, log } = setup();
+  const database = await openDatabase(config);
+  let migrated = !config.autoMigrate;
+  try {
+    if (config.autoMigrate) {
+      await migrateDatabase(database);
+      migrated = true;
+    }
+    warnIfOldPgvector(log, await pgvectorVersion(database));
+    const adminKey = await ensureFirstAdminKey(database.db, config.dataDir);
+    const app = createApp({
+      db: database.db,
+      log,
+      ready: async () => {
+        await database.db.execute(sql`select 1`);
+        return migrated;
+      },
+    });
+    const server = await listen(app, { host: config.host, port: config.port });
+    out(`voxtrace ${command}: API on ${server.url} (docs ${server.url}/docs)`);
+    out(`database: ${database.description}`);
+    if (adminKey) {
+      out(`admin key: ${adminKey}`);
+      out(`(the admin key is shown once; it is also saved in ${config.dataDir}/admin-key, mode 600)`);
+    }
+    log.info({ url: server.url, database: database.description }, 'voxtrace is serving');
+    await new Promise<void>((resolve) => {
+      const stop = (signal: string) => {
+        log.info({ signal }, 'shutting down');
+        resolve();
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+    await server.close();
+  } finally {
+    await database.close();
+  }
+}
+
+function printImport(outcome: ImportOutcome, json: boolean) {
+  if (json) {
+    out(JSON.stringify(outcome));
+    return;
+  }
+  if (outcome.status === 'rejected') {
+    out(`rejected  ${outcome.file}: ${outcome.error}`);
+  } else {
+    out(
+      `${outcome.status.padEnd(9)} ${outcome.file} → recording ${outcome.recordingId} ` +
+        `(${outcome.utterances} utterances, ${outcome.voiceprints} voiceprints, ${outcome.deepfakeEmbeddings} deepfake embeddings)`,
+    );
+  }
+}
+
+export function buildProgram(): Command {
+  const program = new Command('voxtrace')
+    .description('A searchable memory of voices for fraud teams (Behavioral Signals embeddings in pgvector)')
+    .showHelpAfterError()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+  program
+    .command('start')
+    .description('run voxtrace: the API (embedded PGlite database unless DATABASE_URL is set)')
+    .action(() => runServer('start'));
+
+  program
+    .command('serve')
+    .description('run the API only')
+    .action(() => runServer('serve'));
+
+  program
+    .command('migrate')
+    .description('apply the database migrations (under an advisory lock) and report the pgvector version')
+    .action(async () => {
+      const { config, log } = setup();
+      const database = await openDatabase(config);
+      try {
+        const { pgvector } = await migrateDatabase(database);
+        warnIfOldPgvector(log, pgvector);
+        out(`migrated ${database.description} (pgvector ${pgvector})`);
+      } finally {
+        await database.close();
+      }
+    });
+
+  program
+    .command('import')
+    .description('import saved upstream results documents (JSON), one transaction per file')
+    .argument('<file...>', 'results documents: the envelope {pid, cid, code, message, results} or a bare results array')
+    .addOption(
+      new Option('--api <api>', 'which API produced them; auto: behavioral when a behavioral-only task appears')
+        .choices(['auto', 'deepfake', 'behavioral'])
+        .default('auto'),
+    )
+    .option('--account <ref>', 'account reference to store with each recording')
+    .option('--channel <channel>', 'channel to store with each recording')
+    .option('--json', 'one JSON object per file per line')
+    .action(async (files: string[], opts: { api: 'auto' | 'deepfake' | 'behavioral'; account?: string; channel?: string; json?: boolean }) => {
+      const rejected = await withDatabase(async (database) => {
+        let count = 0;
+        for (const file of files) {
+          const outcome = await importDocumentFile(database.db, file, {
+            api: opts.api,
+            accountRef: opts.account,
+            channel: opts.channel,
+          });
+          printImport(outcome, Boolean(opts.json));
+          if (outcome.status === 'rejected') count++;
+        }
+        return count;
+      });
+      if (rejected > 0) process.exitCode = 1;
+    });
+
+  const keys = program.command('keys').description('manage API keys (scopes read ⊂ write ⊂ admin)');
+  keys
+    .command('create')
+    .description('create a key and print it (only the key, on stdout)')
+    .addOption(new Option('--scope <scope>', 'read, write or admin').choices(apiKeyScopes).makeOptionMandatory())
+    .option('--name <name>', 'a name to tell the key apart')
+    .action(async (opts: { scope: ApiKeyScope; name?: string }) => {
+      await withDatabase(async (database) => {
+        const { key } = await createApiKey(database.db, { scope: opts.scope, name: opts.name });
+        out(key);
+      });
+    });
+  keys
+    .command('ls')
+    .description('list keys: id, name, scope, createdAt, revokedAt')
+    .option('--json', 'a JSON array')
+    .action(async (opts: { json?: boolean }) => {
+      await withDatabase(async (database) => {
+        const list = await listApiKeys(database.db);
+        if (opts.json) return out(JSON.stringify(list));
+        if (list.length === 0) return out('no API keys');
+        for (const k of list) {
+          out(`${k.id}  ${k.scope.padEnd(5)}  ${k.revokedAt ? `revoked ${k.revokedAt}` : 'active'}  ${k.createdAt}  ${k.name}`);
+        }
+      });
+    });
+  keys
+    .command('revoke')
+    .description('revoke a key by its id or by the key itself')
+    .argument('<id-or-key>')
+    .action(async (idOrKey: string) => {
+      await withDatabase(async (database) => {
+        const revoked = await revokeApiKey(database.db, idOrKey);
+        out(`revoked ${revoked.id} (${revoked.name}, ${revoked.scope})`);
+      });
+    });
+
+  program
+    .command('test')
+    .description('install what the tests need, then lint, typecheck and run every test on PostgreSQL and PGlite')
+    .allowUnknownOption()
+    .argument('[vitest-args...]', 'passed to vitest (e.g. a file filter)')
+    .action(async (args: string[]) => {
+      const { runTests } = await import('../scripts/test.ts');
+      process.exitCode = await runTests(args);
+    });
+
+  return program;
+}
+
+async function main() {
+  try {
+    await buildProgram().parseAsync(process.argv);
+  } catch (error) {
+    if (
+      error instanceof ConfigError ||
+      error instanceof DatabaseBusyError ||
+      error instanceof MigrationError ||
+      error instanceof NotFoundError
+    ) {
+      // errors a user can act on: one line, no stack
+      err(`voxtrace: ${error.message}`);
+    } else {
+      err(`voxtrace: ${(error as Error)?.stack ?? String(error)}`);
+    }
+    process.exitCode = 1;
+  }
+}
+
+await main();

@@ -1,0 +1,149 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+/** Every variable voxtrace reads, parsed once at start-up (names and defaults: CONVENTIONS.md). */
+const booleanFlag = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'must be true or false' })
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const port = z.coerce
+  .number({ error: 'must be a port number' })
+  .int('must be a whole number')
+  .min(1, 'must be between 1 and 65535')
+  .max(65535, 'must be between 1 and 65535');
+
+const postgresUrl = z
+  .string()
+  .trim()
+  .refine((v) => /^postgres(ql)?:\/\//.test(v) && URL.canParse(v), {
+    message: 'must be a postgres:// or postgresql:// URL',
+  });
+
+const httpUrl = z
+  .string()
+  .trim()
+  .refine((v) => /^https?:\/\//.test(v) && URL.canParse(v), { message: 'must be an http(s):// URL' });
+
+const envSchema = z.object({
+  DATABASE_URL: postgresUrl.optional(),
+  VOXTRACE_DATA_DIR: z.string().trim().min(1).default('./.voxtrace'),
+  VOXTRACE_PORT: port.default(8750),
+  // not in the fixed table: containers set 0.0.0.0; the default keeps a laptop's API private
+  VOXTRACE_HOST: z.string().trim().min(1).default('127.0.0.1'),
+  VOXTRACE_API_URL: httpUrl.default('http://127.0.0.1:8750'),
+  VOXTRACE_API_KEY: z.string().trim().min(1).optional(),
+  VOXTRACE_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  VOXTRACE_AUTO_MIGRATE: booleanFlag.default(true),
+  VOXTRACE_UPSTREAM_URL: httpUrl.optional(),
+  VOXTRACE_UPSTREAM_CID: z.string().trim().regex(/^\d+$/, 'must be a numeric client id').optional(),
+  VOXTRACE_UPSTREAM_TOKEN: z.string().trim().min(1).optional(),
+  VOXTRACE_UPSTREAM_API: z.enum(['deepfake', 'behavioral']).default('deepfake'),
+  VOXTRACE_STANDIN_PORT: port.default(8751),
+  VOXTRACE_STANDIN_TOKEN: z.string().trim().min(1).optional(),
+  VOXTRACE_STANDIN_SPEED: z.coerce.number({ error: 'must be a number' }).min(0, 'must be ≥ 0').default(0.05),
+  VOXTRACE_STANDIN_FAULTS: z
+    .string()
+    .trim()
+    .refine(
+      (v) => {
+        try {
+          JSON.parse(v);
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      { message: 'must be a JSON fault plan' },
+    )
+    .optional(),
+  VOXTRACE_WORKER_CONCURRENCY: z.coerce.number().int().min(1, 'must be ≥ 1').max(256).default(4),
+  VOXTRACE_LEASE_SECONDS: z.coerce.number().int().min(5, 'must be ≥ 5 seconds').default(60),
+  VOXTRACE_MAX_ATTEMPTS: z.coerce.number().int().min(1, 'must be ≥ 1').default(8),
+  VOXTRACE_MAX_UPLOAD_MB: z.coerce.number().positive('must be > 0').default(200),
+  VOXTRACE_KEEP_AUDIO: booleanFlag.default(false),
+});
+
+export type Config = {
+  databaseUrl: string | undefined;
+  dataDir: string;
+  port: number;
+  host: string;
+  apiUrl: string;
+  apiKey: string | undefined;
+  logLevel: z.infer<typeof envSchema>['VOXTRACE_LOG_LEVEL'];
+  autoMigrate: boolean;
+  upstream: {
+    url: string | undefined;
+    cid: string | undefined;
+    token: string | undefined;
+    api: 'deepfake' | 'behavioral';
+  };
+  standin: { port: number; token: string | undefined; speed: number; faults: string | undefined };
+  worker: { concurrency: number; leaseSeconds: number; maxAttempts: number };
+  maxUploadBytes: number;
+  keepAudio: boolean;
+};
+
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+/**
+ * Parses the environment into a typed config; throws ConfigError with one line per wrong
+ * variable (never echoing the value: it may be a secret). Empty strings count as unset.
+ * @example const config = loadConfig(process.env);
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const present = Object.fromEntries(
+    Object.keys(envSchema.shape)
+      .map((name) => [name, env[name]] as const)
+      .filter(([, value]) => value !== undefined && value.trim() !== ''),
+  );
+  const parsed = envSchema.safeParse(present);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    throw new ConfigError(problems);
+  }
+  const e = parsed.data;
+  const upstreamProblems: string[] = [];
+  if (e.VOXTRACE_UPSTREAM_URL && (!e.VOXTRACE_UPSTREAM_CID || !e.VOXTRACE_UPSTREAM_TOKEN)) {
+    upstreamProblems.push(
+      'VOXTRACE_UPSTREAM_URL is set: VOXTRACE_UPSTREAM_CID and VOXTRACE_UPSTREAM_TOKEN are required with it',
+    );
+  }
+  if (upstreamProblems.length > 0) throw new ConfigError(upstreamProblems);
+  return {
+    databaseUrl: e.DATABASE_URL,
+    dataDir: path.resolve(e.VOXTRACE_DATA_DIR),
+    port: e.VOXTRACE_PORT,
+    host: e.VOXTRACE_HOST,
+    apiUrl: e.VOXTRACE_API_URL,
+    apiKey: e.VOXTRACE_API_KEY,
+    logLevel: e.VOXTRACE_LOG_LEVEL,
+    autoMigrate: e.VOXTRACE_AUTO_MIGRATE,
+    upstream: {
+      url: e.VOXTRACE_UPSTREAM_URL,
+      cid: e.VOXTRACE_UPSTREAM_CID,
+      token: e.VOXTRACE_UPSTREAM_TOKEN,
+      api: e.VOXTRACE_UPSTREAM_API,
+    },
+    standin: {
+      port: e.VOXTRACE_STANDIN_PORT,
+      token: e.VOXTRACE_STANDIN_TOKEN,
+      speed: e.VOXTRACE_STANDIN_SPEED,
+      faults: e.VOXTRACE_STANDIN_FAULTS,
+    },
+    worker: {
+      concurrency: e.VOXTRACE_WORKER_CONCURRENCY,
+      leaseSeconds: e.VOXTRACE_LEASE_SECONDS,
+      maxAttempts: e.VOXTRACE_MAX_ATTEMPTS,
+    },
+    maxUploadBytes: Math.round(e.VOXTRACE_MAX_UPLOAD_MB * 1024 * 1024),
+    keepAudio: e.VOXTRACE_KEEP_AUDIO,
+  };
+}

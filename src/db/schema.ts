@@ -1,0 +1,135 @@
+import { sql } from 'drizzle-orm';
+import {
+  bigint,
+  check,
+  doublePrecision,
+  halfvec,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+  vector,
+} from 'drizzle-orm/pg-core';
+
+export const SPEAKER_DIMENSIONS = 192;
+export const DEEPFAKE_DIMENSIONS = 768;
+
+export const recordingStatuses = ['queued', 'submitting', 'submitted', 'complete', 'failed', 'dead'] as const;
+export type RecordingStatus = (typeof recordingStatuses)[number];
+export const upstreamApis = ['deepfake', 'behavioral'] as const;
+export type UpstreamApi = (typeof upstreamApis)[number];
+export const apiKeyScopes = ['read', 'write', 'admin'] as const;
+export type ApiKeyScope = (typeof apiKeyScopes)[number];
+
+const createdAt = () => timestamp('created_at', { withTimezone: true }).notNull().defaultNow();
+
+/** One submitted audio file or imported results document; the row is also the ingestion job. */
+export const recordings = pgTable(
+  'recordings',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    // sha256 of the audio bytes (intake); null for an imported document, which has no audio
+    sha256: text('sha256'),
+    // sha256 of an imported document's bytes: identifies documents that carry no pid
+    documentSha256: text('document_sha256'),
+    source: text('source', { enum: ['upload', 'import'] }).notNull(),
+    accountRef: text('account_ref'),
+    channel: text('channel'),
+    callAt: timestamp('call_at', { withTimezone: true }),
+    meta: jsonb('meta').$type<Record<string, unknown>>().notNull().default({}),
+    status: text('status', { enum: recordingStatuses }).notNull().default('queued'),
+    upstreamApi: text('upstream_api', { enum: upstreamApis }),
+    upstreamCid: bigint('upstream_cid', { mode: 'number' }),
+    upstreamPid: bigint('upstream_pid', { mode: 'number' }),
+    rawDocument: jsonb('raw_document'),
+    rawBody: text('raw_body'),
+    error: text('error'),
+    createdAt: createdAt(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+    completedAt: timestamp('completed_at', { withTimezone: true }),
+  },
+  (t) => [
+    check('recordings_status_check', sql`${t.status} in ('queued', 'submitting', 'submitted', 'complete', 'failed', 'dead')`),
+    check('recordings_upstream_api_check', sql`${t.upstreamApi} in ('deepfake', 'behavioral')`),
+    uniqueIndex('recordings_sha256_key').on(t.sha256),
+    uniqueIndex('recordings_upstream_process_key')
+      .on(t.upstreamApi, t.upstreamCid, t.upstreamPid)
+      .where(sql`${t.upstreamPid} is not null`),
+    uniqueIndex('recordings_document_sha256_key')
+      .on(t.documentSha256)
+      .where(sql`${t.upstreamPid} is null`),
+    index('recordings_status_idx').on(t.status),
+    index('recordings_account_call_idx').on(t.accountRef, t.callAt),
+  ],
+);
+
+/** One upstream utterance: the items of a results document that share an `id`. */
+export const utterances = pgTable(
+  'utterances',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    recordingId: uuid('recording_id')
+      .notNull()
+      .references(() => recordings.id, { onDelete: 'cascade' }),
+    upstreamId: text('upstream_id').notNull(),
+    startS: doublePrecision('start_s'),
+    endS: doublePrecision('end_s'),
+    speakerLabel: text('speaker_label'),
+    transcript: text('transcript'),
+    language: text('language'),
+    deepfakeLabel: text('deepfake_label'),
+    pSpoofed: doublePrecision('p_spoofed'),
+    // L2-normalised `features` vector of the Deepfake API (absent under ~2 s and on the Behavioral API)
+    deepfakeEmbedding: halfvec('deepfake_embedding', { dimensions: DEEPFAKE_DIMENSIONS }),
+    deepfakeRawNorm: doublePrecision('deepfake_raw_norm'),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    uniqueIndex('utterances_recording_upstream_key').on(t.recordingId, t.upstreamId),
+    index('utterances_deepfake_embedding_hnsw').using('hnsw', t.deepfakeEmbedding.op('halfvec_cosine_ops')),
+  ],
+);
+
+/** One diarized speaker of one recording, carrying that speaker's 192-d vector. */
+export const voiceprints = pgTable(
+  'voiceprints',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    recordingId: uuid('recording_id')
+      .notNull()
+      .references(() => recordings.id, { onDelete: 'cascade' }),
+    speakerLabel: text('speaker_label').notNull(),
+    embedding: vector('embedding', { dimensions: SPEAKER_DIMENSIONS }).notNull(),
+    rawNorm: doublePrecision('raw_norm').notNull(),
+    speechSeconds: doublePrecision('speech_seconds').notNull(),
+    utteranceCount: integer('utterance_count').notNull(),
+    meanPSpoofed: doublePrecision('mean_p_spoofed'),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    uniqueIndex('voiceprints_recording_speaker_key').on(t.recordingId, t.speakerLabel),
+    index('voiceprints_embedding_hnsw').using('hnsw', t.embedding.op('vector_cosine_ops')),
+  ],
+);
+
+/** API keys: only a sha256 of the secret is stored; the prefix lets people tell keys apart. */
+export const apiKeys = pgTable(
+  'api_keys',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    name: text('name').notNull(),
+    scope: text('scope', { enum: apiKeyScopes }).notNull(),
+    keyHash: text('key_hash').notNull(),
+    keyPrefix: text('key_prefix').notNull(),
+    createdAt: createdAt(),
+    revokedAt: timestamp('revoked_at', { withTimezone: true }),
+  },
+  (t) => [
+    check('api_keys_scope_check', sql`${t.scope} in ('read', 'write', 'admin')`),
+    uniqueIndex('api_keys_key_hash_key').on(t.keyHash),
+  ],
+);

@@ -1,0 +1,111 @@
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { and, asc, count, eq, isNull, or, sql } from 'drizzle-orm';
+import type { Db } from '../db/client.ts';
+import { type ApiKeyScope, apiKeys } from '../db/schema.ts';
+import { NotFoundError } from '../errors.ts';
+
+const KEY_PREFIX = 'vxt_';
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** `read` ⊂ `write` ⊂ `admin`. */
+const SCOPE_RANK: Record<ApiKeyScope, number> = { read: 1, write: 2, admin: 3 };
+
+export function scopeAllows(held: ApiKeyScope, needed: ApiKeyScope): boolean {
+  return SCOPE_RANK[held] >= SCOPE_RANK[needed];
+}
+
+// Keys carry 192 random bits, so a fast hash is enough: nothing to brute-force, unlike passwords.
+export function hashKey(key: string): string {
+  return createHash('sha256').update(key).digest('hex');
+}
+
+export type ApiKeyInfo = {
+  id: string;
+  name: string;
+  scope: ApiKeyScope;
+  createdAt: string;
+  revokedAt: string | null;
+};
+
+const infoColumns = {
+  id: apiKeys.id,
+  name: apiKeys.name,
+  scope: apiKeys.scope,
+  createdAt: apiKeys.createdAt,
+  revokedAt: apiKeys.revokedAt,
+};
+
+function toInfo(row: { id: string; name: string; scope: ApiKeyScope; createdAt: Date; revokedAt: Date | null }): ApiKeyInfo {
+  return { ...row, createdAt: row.createdAt.toISOString(), revokedAt: row.revokedAt?.toISOString() ?? null };
+}
+
+/**
+ * Creates a key; the secret is returned once and only its hash is stored.
+ * @example const { key } = await createApiKey(db, { scope: 'read', name: 'analyst' });
+ */
+export async function createApiKey(db: Db, input: { scope: ApiKeyScope; name?: string }) {
+  const key = `${KEY_PREFIX}${randomBytes(24).toString('base64url')}`;
+  const [row] = await db
+    .insert(apiKeys)
+    .values({
+      name: input.name ?? `${input.scope} key`,
+      scope: input.scope,
+      keyHash: hashKey(key),
+      keyPrefix: key.slice(0, KEY_PREFIX.length + 6),
+    })
+    .returning(infoColumns);
+  return { key, ...toInfo(row as Parameters<typeof toInfo>[0]) };
+}
+
+export async function listApiKeys(db: Db): Promise<ApiKeyInfo[]> {
+  const rows = await db.select(infoColumns).from(apiKeys).orderBy(asc(apiKeys.createdAt), asc(apiKeys.id));
+  return rows.map(toInfo);
+}
+
+/**
+ * Revokes by id or by the key itself; revoking twice keeps the first time.
+ * @example await revokeApiKey(db, 'vxt_...');
+ */
+export async function revokeApiKey(db: Db, idOrKey: string): Promise<ApiKeyInfo> {
+  const match = UUID.test(idOrKey)
+    ? or(eq(apiKeys.id, idOrKey), eq(apiKeys.keyHash, hashKey(idOrKey)))
+    : eq(apiKeys.keyHash, hashKey(idOrKey));
+  const [row] = await db
+    .update(apiKeys)
+    .set({ revokedAt: sql`coalesce(${apiKeys.revokedAt}, now())` })
+    .where(match)
+    .returning(infoColumns);
+  if (!row) throw new NotFoundError('no API key has that id or value');
+  return toInfo(row);
+}
+
+/** The unrevoked key with this secret, or null. */
+export async function findActiveKey(db: Db, key: string): Promise<{ id: string; scope: ApiKeyScope } | null> {
+  const [row] = await db
+    .select({ id: apiKeys.id, scope: apiKeys.scope })
+    .from(apiKeys)
+    .where(and(eq(apiKeys.keyHash, hashKey(key)), isNull(apiKeys.revokedAt)))
+    .limit(1);
+  return row ?? null;
+}
+
+/**
+ * When no key exists yet, creates the first `admin` key and writes it to `<dataDir>/admin-key`
+ * (mode 600). Returns the new key, or null when keys already exist.
+ */
+export async function ensureFirstAdminKey(db: Db, dataDir: string): Promise<string | null> {
+  return db.transaction(async (tx) => {
+    // serialises replicas starting together on an empty database
+    await tx.execute(sql`select pg_advisory_xact_lock(${0x766f786b})`);
+    const [existing] = await tx.select({ n: count() }).from(apiKeys);
+    if ((existing?.n ?? 0) > 0) return null;
+    const { key } = await createApiKey(tx as unknown as Db, { scope: 'admin', name: 'admin' });
+    fs.mkdirSync(dataDir, { recursive: true });
+    const file = path.join(dataDir, 'admin-key');
+    fs.writeFileSync(file, `${key}\n`, { mode: 0o600 });
+    fs.chmodSync(file, 0o600);
+    return key;
+  });
+}

@@ -1,0 +1,70 @@
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config.ts';
+
+describe('loadConfig', () => {
+  it('applies the defaults of CONVENTIONS.md when nothing is set', () => {
+    const config = loadConfig({});
+    expect(config.databaseUrl).toBeUndefined();
+    expect(config.dataDir).toBe(path.resolve('./.voxtrace'));
+    expect(config.port).toBe(8750);
+    expect(config.apiUrl).toBe('http://127.0.0.1:8750');
+    expect(config.logLevel).toBe('info');
+    expect(config.autoMigrate).toBe(true);
+    expect(config.upstream).toEqual({ url: undefined, cid: undefined, token: undefined, api: 'deepfake' });
+    expect(config.standin).toMatchObject({ port: 8751, speed: 0.05 });
+    expect(config.worker).toEqual({ concurrency: 4, leaseSeconds: 60, maxAttempts: 8 });
+    expect(config.maxUploadBytes).toBe(200 * 1024 * 1024);
+    expect(config.keepAudio).toBe(false);
+  });
+
+  it('parses set values and treats empty strings as unset', () => {
+    const config = loadConfig({
+      DATABASE_URL: 'postgres://u:p@db:5432/voxtrace',
+      VOXTRACE_PORT: '9000',
+      VOXTRACE_AUTO_MIGRATE: 'false',
+      VOXTRACE_KEEP_AUDIO: '1',
+      VOXTRACE_STANDIN_SPEED: '0',
+      VOXTRACE_UPSTREAM_API: '',
+    });
+    expect(config.databaseUrl).toBe('postgres://u:p@db:5432/voxtrace');
+    expect(config.port).toBe(9000);
+    expect(config.autoMigrate).toBe(false);
+    expect(config.keepAudio).toBe(true);
+    expect(config.standin.speed).toBe(0);
+    expect(config.upstream.api).toBe('deepfake');
+  });
+
+  it('reports one message per wrong variable, naming it, without echoing values', () => {
+    let caught: unknown;
+    try {
+      loadConfig({
+        DATABASE_URL: 'mysql://secret-password@x/y',
+        VOXTRACE_PORT: '70000',
+        VOXTRACE_LOG_LEVEL: 'loud',
+        VOXTRACE_AUTO_MIGRATE: 'maybe',
+        VOXTRACE_STANDIN_FAULTS: '{not json',
+      });
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(ConfigError);
+    const problems = (caught as ConfigError).problems;
+    expect(problems).toHaveLength(5);
+    expect(problems.map((p) => p.split(':')[0]).sort()).toEqual([
+      'DATABASE_URL',
+      'VOXTRACE_AUTO_MIGRATE',
+      'VOXTRACE_LOG_LEVEL',
+      'VOXTRACE_PORT',
+      'VOXTRACE_STANDIN_FAULTS',
+    ]);
+    expect((caught as Error).message).not.toContain('secret-password');
+  });
+
+  it('requires the client id and token with an upstream URL', () => {
+    expect(() => loadConfig({ VOXTRACE_UPSTREAM_URL: 'https://api.example.test/v5' })).toThrow(
+      /VOXTRACE_UPSTREAM_CID and VOXTRACE_UPSTREAM_TOKEN/,
+    );
+    expect(() => loadConfig({ VOXTRACE_UPSTREAM_CID: 'abc' })).toThrow(/VOXTRACE_UPSTREAM_CID: must be a numeric client id/);
+  });
+});

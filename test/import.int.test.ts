@@ -1,0 +1,180 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { count, eq, sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Db, queryRows } from '../src/db/client.ts';
+import { recordings, utterances, voiceprints } from '../src/db/schema.ts';
+import { importDocumentFile } from '../src/import/import.ts';
+import { runCli } from './support/cli.ts';
+import { createCliTarget, createTestDatabase, engine, type TestDatabase } from './support/db.ts';
+import { syntheticDeepfakeDocument } from './support/synthetic-documents.ts';
+
+const sharedDir = path.resolve(import.meta.dirname, '../../shared/upstream');
+const realFile = path.join(sharedDir, 'real-results-behavioral-1speaker.json');
+const exampleFile = path.join(sharedDir, 'example-response.json');
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'voxtrace-import-'));
+
+function writeJson(name: string, value: unknown): string {
+  const file = path.join(tmp, name);
+  fs.writeFileSync(file, JSON.stringify(value));
+  return file;
+}
+
+async function tableCounts(db: Db) {
+  const [r] = await db.select({ n: count() }).from(recordings);
+  const [u] = await db.select({ n: count() }).from(utterances);
+  const [v] = await db.select({ n: count() }).from(voiceprints);
+  return { recordings: r?.n, utterances: u?.n, voiceprints: v?.n };
+}
+
+/** Largest |stored × norm − original| relative to the original's norm. */
+function relativeError(stored: number[], norm: number, original: number[]): number {
+  let worst = 0;
+  const originalNorm = Math.hypot(...original);
+  for (let i = 0; i < original.length; i++) {
+    worst = Math.max(worst, Math.abs((stored[i] as number) * norm - (original[i] as number)) / originalNorm);
+  }
+  return worst;
+}
+
+let database: TestDatabase;
+beforeAll(async () => {
+  database = await createTestDatabase();
+});
+afterAll(async () => {
+  await database?.close();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+describe(`import on ${engine}`, () => {
+  it('stores the real Behavioral API document: 9 utterances, 1 voiceprint, vectors reproducible', async () => {
+    const outcome = await importDocumentFile(database.db, realFile, { api: 'auto', accountRef: 'acc-1', channel: 'phone' });
+    expect(outcome).toMatchObject({ status: 'imported', utterances: 9, voiceprints: 1, deepfakeEmbeddings: 0, error: null });
+    const [recording] = await database.db.select().from(recordings).where(eq(recordings.id, outcome.recordingId as string));
+    expect(recording).toMatchObject({ status: 'complete', source: 'import', upstreamApi: 'behavioral', accountRef: 'acc-1', channel: 'phone' });
+    const document = JSON.parse(fs.readFileSync(realFile, 'utf8'));
+    expect(recording?.upstreamPid).toBe(document.pid);
+    // the raw document is kept whole, unknown tasks and unstored vectors included
+    expect((recording?.rawDocument as { results: unknown[] }).results).toHaveLength(107);
+
+    const [vp] = await database.db.select().from(voiceprints).where(eq(voiceprints.recordingId, recording?.id as string));
+    const original = JSON.parse(
+      document.results.find((i: { task: string; embedding: unknown }) => i.task === 'diarization' && i.embedding).embedding,
+    );
+    expect(vp?.speakerLabel).toBe('SPEAKER_00');
+    expect(Math.hypot(...(vp?.embedding as number[]))).toBeCloseTo(1, 5);
+    expect(relativeError(vp?.embedding as number[], vp?.rawNorm as number, original)).toBeLessThan(1e-5);
+    const speech = document.results
+      .filter((i: { task: string }) => i.task === 'asr')
+      .reduce((s: number, i: { startTime: string; endTime: string }) => s + Number(i.endTime) - Number(i.startTime), 0);
+    expect(vp?.speechSeconds).toBeCloseTo(speech, 6);
+    expect(vp?.utteranceCount).toBe(9);
+  });
+
+  it('stores deepfake vectors as halfvec within 1e-3 and p_spoofed from the string posterior', async () => {
+    const document = syntheticDeepfakeDocument({ seed: 11, pid: 9001, utterances: 10, speakers: 2 });
+    const outcome = await importDocumentFile(database.db, writeJson('deepfake.json', document), { api: 'auto' });
+    expect(outcome).toMatchObject({ status: 'imported', utterances: 10, voiceprints: 2, deepfakeEmbeddings: 8 });
+    const rows = await database.db.select().from(utterances).where(eq(utterances.recordingId, outcome.recordingId as string));
+    for (const row of rows.filter((r) => r.deepfakeEmbedding)) {
+      const item = document.results.find((i) => i.id === row.upstreamId && i.task === 'features');
+      const original = JSON.parse(item?.embedding as string);
+      expect(relativeError(row.deepfakeEmbedding as number[], row.deepfakeRawNorm as number, original)).toBeLessThan(1e-3);
+      const verdict = document.results.find((i) => i.id === row.upstreamId && i.task === 'deepfake');
+      const spoofed = (verdict?.prediction as { label: string; posterior: string }[]).find((p) => p.label === 'spoofed');
+      expect(row.pSpoofed).toBeCloseTo(Number(spoofed?.posterior), 12);
+    }
+    const speakers = await database.db.select().from(voiceprints).where(eq(voiceprints.recordingId, outcome.recordingId as string));
+    expect(speakers.map((s) => s.speakerLabel).sort()).toEqual(['SPEAKER_00', 'SPEAKER_01']);
+  });
+
+  it("rejects the docs' example with a clear error and stores nothing", async () => {
+    const before = await tableCounts(database.db);
+    const outcome = await importDocumentFile(database.db, exampleFile, { api: 'auto' });
+    expect(outcome.status).toBe('rejected');
+    expect(outcome.error).toBe(
+      'utterance "0", task diarization: embedding is not a JSON array of numbers: it is trimmed with "..." (a shortened example, not a full vector)',
+    );
+    expect(await tableCounts(database.db)).toEqual(before);
+  });
+
+  it('is idempotent: same api, cid and pid, or same bytes without pid, is unchanged', async () => {
+    const first = await importDocumentFile(database.db, realFile, { api: 'auto' });
+    expect(first).toMatchObject({ status: 'unchanged', utterances: 9, voiceprints: 1 });
+    // the same process saved differently (pretty-printed) is still the same process
+    const pretty = writeJson('pretty.json', JSON.parse(fs.readFileSync(realFile, 'utf8')));
+    fs.writeFileSync(pretty, JSON.stringify(JSON.parse(fs.readFileSync(realFile, 'utf8')), null, 2));
+    expect((await importDocumentFile(database.db, pretty, { api: 'auto' })).status).toBe('unchanged');
+    // a bare array has no pid: its bytes identify it
+    const bare = writeJson('bare.json', syntheticDeepfakeDocument({ seed: 12 }).results);
+    const a = await importDocumentFile(database.db, bare, { api: 'auto' });
+    const b = await importDocumentFile(database.db, bare, { api: 'auto' });
+    expect(a.status).toBe('imported');
+    expect(b).toMatchObject({ status: 'unchanged', recordingId: a.recordingId });
+    // concurrent imports of one new document store it once
+    const racing = writeJson('race.json', syntheticDeepfakeDocument({ seed: 13, pid: 777 }));
+    const outcomes = await Promise.all([1, 2, 3].map(() => importDocumentFile(database.db, racing, { api: 'auto' })));
+    expect(outcomes.map((o) => o.status).sort()).toEqual(['imported', 'unchanged', 'unchanged']);
+    const stored = await queryRows<{ n: number }>(database.db, sql`select count(*)::int as n from recordings where upstream_pid = 777`);
+    expect(stored[0]?.n).toBe(1);
+  });
+
+  it('rolls back a document the database refuses midway, keeping what was stored', async () => {
+    const before = await tableCounts(database.db);
+    const document = syntheticDeepfakeDocument({ seed: 14, pid: 4242 });
+    (document.results[document.results.length - 1] as { finalLabel: string }).finalLabel = 'bad\u0000label';
+    const outcome = await importDocumentFile(database.db, writeJson('nul.json', document), { api: 'auto' });
+    expect(outcome.status).toBe('rejected');
+    expect(outcome.error).toMatch(/the database refused the document \(nothing was stored\)/);
+    expect(await tableCounts(database.db)).toEqual(before);
+  });
+
+  it('rejects unreadable files and invalid JSON', async () => {
+    expect((await importDocumentFile(database.db, path.join(tmp, 'missing.json'), { api: 'auto' })).error).toMatch(/cannot read the file/);
+    const broken = path.join(tmp, 'broken.json');
+    fs.writeFileSync(broken, '{"results": [');
+    expect((await importDocumentFile(database.db, broken, { api: 'auto' })).error).toMatch(/^not valid JSON/);
+  });
+});
+
+describe(`./voxtrace import on ${engine}`, () => {
+  it('prints one JSON line per file, goes on after a rejected file, exits 1, then 0 when all are stored', async () => {
+    const target = await createCliTarget();
+    try {
+      const good = writeJson('cli-good.json', syntheticDeepfakeDocument({ seed: 21, pid: 2100 }));
+      const first = await runCli(['import', '--json', '--account', 'A-9', exampleFile, realFile, good], target.env);
+      expect(first.code).toBe(1);
+      const lines = first.stdout.trim().split('\n').map((l) => JSON.parse(l));
+      expect(lines.map((l) => [path.basename(l.file), l.status])).toEqual([
+        ['example-response.json', 'rejected'],
+        ['real-results-behavioral-1speaker.json', 'imported'],
+        ['cli-good.json', 'imported'],
+      ]);
+      expect(Object.keys(lines[0]).sort()).toEqual(
+        ['deepfakeEmbeddings', 'error', 'file', 'recordingId', 'status', 'utterances', 'voiceprints'].sort(),
+      );
+      expect(lines[0].error).toMatch(/utterance "0", task diarization/);
+      expect(lines[1]).toMatchObject({ utterances: 9, voiceprints: 1, deepfakeEmbeddings: 0, error: null });
+
+      const second = await runCli(['import', '--json', realFile, good], target.env);
+      expect(second.code).toBe(0);
+      expect(second.stdout.trim().split('\n').map((l) => JSON.parse(l).status)).toEqual(['unchanged', 'unchanged']);
+
+      const forced = await runCli(['import', '--api', 'deepfake', writeJson('cli-bare.json', JSON.parse(fs.readFileSync(realFile, 'utf8')).results)], target.env);
+      expect(forced.code).toBe(0);
+      expect(forced.stdout).toMatch(/^imported .* \(9 utterances, 1 voiceprints, 8 deepfake embeddings\)/);
+
+      const badFlag = await runCli(['import', '--api', 'nope', good], target.env);
+      expect(badFlag.code).not.toBe(0);
+      expect(badFlag.stderr).toMatch(/argument 'nope' is invalid/);
+
+      const stored = await target.inspect(async (db) => tableCounts(db.db));
+      expect(stored).toEqual({ recordings: 3, utterances: 9 + 10 + 9, voiceprints: 1 + 2 + 1 });
+      const accounts = await target.inspect((db) => db.db.selectDistinct({ a: recordings.accountRef }).from(recordings));
+      expect(accounts.map((a) => a.a).sort()).toEqual(['A-9', null]);
+    } finally {
+      await target.cleanup();
+    }
+  });
+});

@@ -1,0 +1,74 @@
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { queryRows } from '../src/db/client.ts';
+import { compareVersions, migrateDatabase, MINIMUM_PGVECTOR, warnIfOldPgvector } from '../src/db/migrate.ts';
+import { createLogger } from '../src/log.ts';
+import { createTestDatabase, engine, type TestDatabase } from './support/db.ts';
+
+let database: TestDatabase;
+beforeAll(async () => {
+  database = await createTestDatabase();
+});
+afterAll(async () => {
+  await database?.close();
+});
+
+describe(`migrations on ${engine}`, () => {
+  it('create the tables, the pgvector extension and both HNSW cosine indexes', async () => {
+    const tables = await queryRows<{ table_name: string }>(
+      database.db,
+      sql`select table_name from information_schema.tables where table_schema = 'public' order by 1`,
+    );
+    expect(tables.map((t) => t.table_name)).toEqual(['api_keys', 'recordings', 'utterances', 'voiceprints']);
+    const indexes = await queryRows<{ indexname: string; indexdef: string }>(
+      database.db,
+      sql`select indexname, indexdef from pg_indexes where indexdef ilike '%using hnsw%' order by 1`,
+    );
+    expect(indexes).toHaveLength(2);
+    expect(indexes[0]?.indexdef).toMatch(/utterances USING hnsw \(deepfake_embedding halfvec_cosine_ops\)/);
+    expect(indexes[1]?.indexdef).toMatch(/voiceprints USING hnsw \(embedding vector_cosine_ops\)/);
+    const columns = await queryRows<{ column_name: string; type: string }>(
+      database.db,
+      sql`select a.attname as column_name, format_type(a.atttypid, a.atttypmod) as type
+          from pg_attribute a where a.attrelid in ('voiceprints'::regclass, 'utterances'::regclass)
+          and a.attname in ('embedding', 'deepfake_embedding') order by 1`,
+    );
+    expect(columns).toEqual([
+      { column_name: 'deepfake_embedding', type: 'halfvec(768)' },
+      { column_name: 'embedding', type: 'vector(192)' },
+    ]);
+  });
+
+  it('record both migrations and are idempotent', async () => {
+    const again = await migrateDatabase(database);
+    expect(compareVersions(again.pgvector, MINIMUM_PGVECTOR)).toBeGreaterThanOrEqual(0);
+    const applied = await queryRows<{ n: number }>(database.db, sql`select count(*)::int as n from drizzle.__drizzle_migrations`);
+    expect(applied[0]?.n).toBe(2);
+  });
+
+  it('run concurrently without conflict (serialised by the advisory lock)', async () => {
+    await Promise.all([migrateDatabase(database), migrateDatabase(database), migrateDatabase(database)]);
+    const applied = await queryRows<{ n: number }>(database.db, sql`select count(*)::int as n from drizzle.__drizzle_migrations`);
+    expect(applied[0]?.n).toBe(2);
+  });
+
+  it('enforce the status values of CONVENTIONS.md', async () => {
+    await expect(
+      database.db.execute(sql`insert into recordings (source, status) values ('import', 'bogus')`),
+    ).rejects.toThrow();
+  });
+});
+
+describe('pgvector version check', () => {
+  it('warns below 0.8.4 only', () => {
+    const lines: string[] = [];
+    const log = createLogger('warn');
+    log.warn = ((_obj: unknown, msg: string) => {
+      lines.push(msg);
+    }) as never;
+    expect(warnIfOldPgvector(log, '0.8.0')).toBe(true);
+    expect(warnIfOldPgvector(log, '0.8.4')).toBe(false);
+    expect(warnIfOldPgvector(log, '0.10.0')).toBe(false);
+    expect(lines).toEqual([expect.stringMatching(/pgvector 0.8.0 is older than 0.8.4/)]);
+  });
+});
