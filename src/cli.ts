@@ -3,7 +3,7 @@ import { sql } from 'drizzle-orm';
 import { type Config, ConfigError, loadConfig } from './config.ts';
 import { type Database, DatabaseBusyError, openDatabase } from './db/client.ts';
 import { MigrationError, migrateDatabase, pgvectorVersion, warnIfOldPgvector } from './db/migrate.ts';
-import { apiKeyScopes, type ApiKeyScope } from './db/schema.ts';
+import { type ApiKeyScope, apiKeyScopes } from './db/schema.ts';
 import { NotFoundError } from './errors.ts';
 import { createApp } from './http/app.ts';
 import { listen } from './http/serve.ts';
@@ -20,7 +20,9 @@ function setup(): { config: Config; log: Logger } {
 }
 
 /** Opens the configured database, migrates it when allowed, runs `fn`, closes it. */
-async function withDatabase<T>(fn: (database: Database, ctx: { config: Config; log: Logger }) => Promise<T>): Promise<T> {
+async function withDatabase<T>(
+  fn: (database: Database, ctx: { config: Config; log: Logger }) => Promise<T>,
+): Promise<T> {
   const ctx = setup();
   const database = await openDatabase(ctx.config);
   try {
@@ -130,22 +132,27 @@ export function buildProgram(): Command {
     .option('--account <ref>', 'account reference to store with each recording')
     .option('--channel <channel>', 'channel to store with each recording')
     .option('--json', 'one JSON object per file per line')
-    .action(async (files: string[], opts: { api: 'auto' | 'deepfake' | 'behavioral'; account?: string; channel?: string; json?: boolean }) => {
-      const rejected = await withDatabase(async (database) => {
-        let count = 0;
-        for (const file of files) {
-          const outcome = await importDocumentFile(database.db, file, {
-            api: opts.api,
-            accountRef: opts.account,
-            channel: opts.channel,
-          });
-          printImport(outcome, Boolean(opts.json));
-          if (outcome.status === 'rejected') count++;
-        }
-        return count;
-      });
-      if (rejected > 0) process.exitCode = 1;
-    });
+    .action(
+      async (
+        files: string[],
+        opts: { api: 'auto' | 'deepfake' | 'behavioral'; account?: string; channel?: string; json?: boolean },
+      ) => {
+        const rejected = await withDatabase(async (database) => {
+          let count = 0;
+          for (const file of files) {
+            const outcome = await importDocumentFile(database.db, file, {
+              api: opts.api,
+              accountRef: opts.account,
+              channel: opts.channel,
+            });
+            printImport(outcome, Boolean(opts.json));
+            if (outcome.status === 'rejected') count++;
+          }
+          return count;
+        });
+        if (rejected > 0) process.exitCode = 1;
+      },
+    );
 
   const keys = program.command('keys').description('manage API keys (scopes read ⊂ write ⊂ admin)');
   keys
@@ -169,7 +176,9 @@ export function buildProgram(): Command {
         if (opts.json) return out(JSON.stringify(list));
         if (list.length === 0) return out('no API keys');
         for (const k of list) {
-          out(`${k.id}  ${k.scope.padEnd(5)}  ${k.revokedAt ? `revoked ${k.revokedAt}` : 'active'}  ${k.createdAt}  ${k.name}`);
+          out(
+            `${k.id}  ${k.scope.padEnd(5)}  ${k.revokedAt ? `revoked ${k.revokedAt}` : 'active'}  ${k.createdAt}  ${k.name}`,
+          );
         }
       });
     });

@@ -65,6 +65,8 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ VOXTRACE_UPSTREAM_URL: 'https://api.example.test/v5' })).toThrow(
       /VOXTRACE_UPSTREAM_CID and VOXTRACE_UPSTREAM_TOKEN/,
     );
-    expect(() => loadConfig({ VOXTRACE_UPSTREAM_CID: 'abc' })).toThrow(/VOXTRACE_UPSTREAM_CID: must be a numeric client id/);
+    expect(() => loadConfig({ VOXTRACE_UPSTREAM_CID: 'abc' })).toThrow(
+      /VOXTRACE_UPSTREAM_CID: must be a numeric client id/,
+    );
   });
 });

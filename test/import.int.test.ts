@@ -8,6 +8,7 @@ import { recordings, utterances, voiceprints } from '../src/db/schema.ts';
 import { importDocumentFile } from '../src/import/import.ts';
 import { runCli } from './support/cli.ts';
 import { createCliTarget, createTestDatabase, engine, type TestDatabase } from './support/db.ts';
+import { must } from './support/must.ts';
 import { syntheticDeepfakeDocument } from './support/synthetic-documents.ts';
 
 const sharedDir = path.resolve(import.meta.dirname, '../../shared/upstream');
@@ -49,21 +50,44 @@ afterAll(async () => {
 
 describe(`import on ${engine}`, () => {
   it('stores the real Behavioral API document: 9 utterances, 1 voiceprint, vectors reproducible', async () => {
-    const outcome = await importDocumentFile(database.db, realFile, { api: 'auto', accountRef: 'acc-1', channel: 'phone' });
-    expect(outcome).toMatchObject({ status: 'imported', utterances: 9, voiceprints: 1, deepfakeEmbeddings: 0, error: null });
-    const [recording] = await database.db.select().from(recordings).where(eq(recordings.id, outcome.recordingId as string));
-    expect(recording).toMatchObject({ status: 'complete', source: 'import', upstreamApi: 'behavioral', accountRef: 'acc-1', channel: 'phone' });
+    const outcome = await importDocumentFile(database.db, realFile, {
+      api: 'auto',
+      accountRef: 'acc-1',
+      channel: 'phone',
+    });
+    expect(outcome).toMatchObject({
+      status: 'imported',
+      utterances: 9,
+      voiceprints: 1,
+      deepfakeEmbeddings: 0,
+      error: null,
+    });
+    const [recording] = await database.db
+      .select()
+      .from(recordings)
+      .where(eq(recordings.id, outcome.recordingId as string));
+    expect(recording).toMatchObject({
+      status: 'complete',
+      source: 'import',
+      upstreamApi: 'behavioral',
+      accountRef: 'acc-1',
+      channel: 'phone',
+    });
     const document = JSON.parse(fs.readFileSync(realFile, 'utf8'));
     expect(recording?.upstreamPid).toBe(document.pid);
     // the raw document is kept whole, unknown tasks and unstored vectors included
-    expect((recording?.rawDocument as { results: unknown[] }).results).toHaveLength(107);
+    expect((must(recording).rawDocument as { results: unknown[] }).results).toHaveLength(107);
 
-    const [vp] = await database.db.select().from(voiceprints).where(eq(voiceprints.recordingId, recording?.id as string));
+    const [vp] = await database.db
+      .select()
+      .from(voiceprints)
+      .where(eq(voiceprints.recordingId, recording?.id as string));
     const original = JSON.parse(
-      document.results.find((i: { task: string; embedding: unknown }) => i.task === 'diarization' && i.embedding).embedding,
+      document.results.find((i: { task: string; embedding: unknown }) => i.task === 'diarization' && i.embedding)
+        .embedding,
     );
     expect(vp?.speakerLabel).toBe('SPEAKER_00');
-    expect(Math.hypot(...(vp?.embedding as number[]))).toBeCloseTo(1, 5);
+    expect(Math.hypot(...(must(vp).embedding as number[]))).toBeCloseTo(1, 5);
     expect(relativeError(vp?.embedding as number[], vp?.rawNorm as number, original)).toBeLessThan(1e-5);
     const speech = document.results
       .filter((i: { task: string }) => i.task === 'asr')
@@ -76,16 +100,26 @@ describe(`import on ${engine}`, () => {
     const document = syntheticDeepfakeDocument({ seed: 11, pid: 9001, utterances: 10, speakers: 2 });
     const outcome = await importDocumentFile(database.db, writeJson('deepfake.json', document), { api: 'auto' });
     expect(outcome).toMatchObject({ status: 'imported', utterances: 10, voiceprints: 2, deepfakeEmbeddings: 8 });
-    const rows = await database.db.select().from(utterances).where(eq(utterances.recordingId, outcome.recordingId as string));
+    const rows = await database.db
+      .select()
+      .from(utterances)
+      .where(eq(utterances.recordingId, outcome.recordingId as string));
     for (const row of rows.filter((r) => r.deepfakeEmbedding)) {
       const item = document.results.find((i) => i.id === row.upstreamId && i.task === 'features');
       const original = JSON.parse(item?.embedding as string);
-      expect(relativeError(row.deepfakeEmbedding as number[], row.deepfakeRawNorm as number, original)).toBeLessThan(1e-3);
+      expect(relativeError(row.deepfakeEmbedding as number[], row.deepfakeRawNorm as number, original)).toBeLessThan(
+        1e-3,
+      );
       const verdict = document.results.find((i) => i.id === row.upstreamId && i.task === 'deepfake');
-      const spoofed = (verdict?.prediction as { label: string; posterior: string }[]).find((p) => p.label === 'spoofed');
+      const spoofed = (must(verdict).prediction as { label: string; posterior: string }[]).find(
+        (p) => p.label === 'spoofed',
+      );
       expect(row.pSpoofed).toBeCloseTo(Number(spoofed?.posterior), 12);
     }
-    const speakers = await database.db.select().from(voiceprints).where(eq(voiceprints.recordingId, outcome.recordingId as string));
+    const speakers = await database.db
+      .select()
+      .from(voiceprints)
+      .where(eq(voiceprints.recordingId, outcome.recordingId as string));
     expect(speakers.map((s) => s.speakerLabel).sort()).toEqual(['SPEAKER_00', 'SPEAKER_01']);
   });
 
@@ -116,7 +150,10 @@ describe(`import on ${engine}`, () => {
     const racing = writeJson('race.json', syntheticDeepfakeDocument({ seed: 13, pid: 777 }));
     const outcomes = await Promise.all([1, 2, 3].map(() => importDocumentFile(database.db, racing, { api: 'auto' })));
     expect(outcomes.map((o) => o.status).sort()).toEqual(['imported', 'unchanged', 'unchanged']);
-    const stored = await queryRows<{ n: number }>(database.db, sql`select count(*)::int as n from recordings where upstream_pid = 777`);
+    const stored = await queryRows<{ n: number }>(
+      database.db,
+      sql`select count(*)::int as n from recordings where upstream_pid = 777`,
+    );
     expect(stored[0]?.n).toBe(1);
   });
 
@@ -131,7 +168,9 @@ describe(`import on ${engine}`, () => {
   });
 
   it('rejects unreadable files and invalid JSON', async () => {
-    expect((await importDocumentFile(database.db, path.join(tmp, 'missing.json'), { api: 'auto' })).error).toMatch(/cannot read the file/);
+    expect((await importDocumentFile(database.db, path.join(tmp, 'missing.json'), { api: 'auto' })).error).toMatch(
+      /cannot read the file/,
+    );
     const broken = path.join(tmp, 'broken.json');
     fs.writeFileSync(broken, '{"results": [');
     expect((await importDocumentFile(database.db, broken, { api: 'auto' })).error).toMatch(/^not valid JSON/);
@@ -145,7 +184,10 @@ describe(`./voxtrace import on ${engine}`, () => {
       const good = writeJson('cli-good.json', syntheticDeepfakeDocument({ seed: 21, pid: 2100 }));
       const first = await runCli(['import', '--json', '--account', 'A-9', exampleFile, realFile, good], target.env);
       expect(first.code).toBe(1);
-      const lines = first.stdout.trim().split('\n').map((l) => JSON.parse(l));
+      const lines = first.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
       expect(lines.map((l) => [path.basename(l.file), l.status])).toEqual([
         ['example-response.json', 'rejected'],
         ['real-results-behavioral-1speaker.json', 'imported'],
@@ -159,9 +201,22 @@ describe(`./voxtrace import on ${engine}`, () => {
 
       const second = await runCli(['import', '--json', realFile, good], target.env);
       expect(second.code).toBe(0);
-      expect(second.stdout.trim().split('\n').map((l) => JSON.parse(l).status)).toEqual(['unchanged', 'unchanged']);
+      expect(
+        second.stdout
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l).status),
+      ).toEqual(['unchanged', 'unchanged']);
 
-      const forced = await runCli(['import', '--api', 'deepfake', writeJson('cli-bare.json', JSON.parse(fs.readFileSync(realFile, 'utf8')).results)], target.env);
+      const forced = await runCli(
+        [
+          'import',
+          '--api',
+          'deepfake',
+          writeJson('cli-bare.json', JSON.parse(fs.readFileSync(realFile, 'utf8')).results),
+        ],
+        target.env,
+      );
       expect(forced.code).toBe(0);
       expect(forced.stdout).toMatch(/^imported .* \(9 utterances, 1 voiceprints, 8 deepfake embeddings\)/);
 
@@ -171,7 +226,9 @@ describe(`./voxtrace import on ${engine}`, () => {
 
       const stored = await target.inspect(async (db) => tableCounts(db.db));
       expect(stored).toEqual({ recordings: 3, utterances: 9 + 10 + 9, voiceprints: 1 + 2 + 1 });
-      const accounts = await target.inspect((db) => db.db.selectDistinct({ a: recordings.accountRef }).from(recordings));
+      const accounts = await target.inspect((db) =>
+        db.db.selectDistinct({ a: recordings.accountRef }).from(recordings),
+      );
       expect(accounts.map((a) => a.a).sort()).toEqual(['A-9', null]);
     } finally {
       await target.cleanup();

@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { queryRows } from '../src/db/client.ts';
-import { compareVersions, migrateDatabase, MINIMUM_PGVECTOR, warnIfOldPgvector } from '../src/db/migrate.ts';
+import { compareVersions, MINIMUM_PGVECTOR, migrateDatabase, warnIfOldPgvector } from '../src/db/migrate.ts';
 import { createLogger } from '../src/log.ts';
 import { createTestDatabase, engine, type TestDatabase } from './support/db.ts';
 
@@ -42,13 +42,19 @@ describe(`migrations on ${engine}`, () => {
   it('record both migrations and are idempotent', async () => {
     const again = await migrateDatabase(database);
     expect(compareVersions(again.pgvector, MINIMUM_PGVECTOR)).toBeGreaterThanOrEqual(0);
-    const applied = await queryRows<{ n: number }>(database.db, sql`select count(*)::int as n from drizzle.__drizzle_migrations`);
+    const applied = await queryRows<{ n: number }>(
+      database.db,
+      sql`select count(*)::int as n from drizzle.__drizzle_migrations`,
+    );
     expect(applied[0]?.n).toBe(2);
   });
 
   it('run concurrently without conflict (serialised by the advisory lock)', async () => {
     await Promise.all([migrateDatabase(database), migrateDatabase(database), migrateDatabase(database)]);
-    const applied = await queryRows<{ n: number }>(database.db, sql`select count(*)::int as n from drizzle.__drizzle_migrations`);
+    const applied = await queryRows<{ n: number }>(
+      database.db,
+      sql`select count(*)::int as n from drizzle.__drizzle_migrations`,
+    );
     expect(applied[0]?.n).toBe(2);
   });
 

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { rowsForDocument } from '../src/recordings/store.ts';
 import { parseResultsDocument, ResultsDocumentError } from '../src/upstream/results.ts';
+import { must } from './support/must.ts';
 import { syntheticDeepfakeDocument } from './support/synthetic-documents.ts';
 
 const shared = new URL('../../shared/upstream/', import.meta.url);
@@ -55,7 +56,7 @@ describe('parseResultsDocument on the real Behavioral API document', () => {
     expect(vp?.utteranceCount).toBe(9);
     expect(vp?.rawNorm).toBeGreaterThan(150);
     expect(vp?.rawNorm).toBeLessThan(260);
-    const unitNorm = Math.hypot(...(vp?.embedding as number[]));
+    const unitNorm = Math.hypot(...(must(vp).embedding as number[]));
     expect(unitNorm).toBeCloseTo(1, 12);
   });
 });
@@ -110,7 +111,9 @@ describe('parseResultsDocument rejects what it cannot store, naming utterance an
       (deepfake.prediction as { posterior: string }[])[1] = { posterior: 'high', label: 'spoofed' } as never;
     });
     expect(rejection(doc)).toMatch(/utterance "0", task deepfake: posterior of "spoofed" is "high"/);
-    expect(rejection({ pid: 1, cid: 1, code: 1, message: 'Processing', results: [] })).toMatch(/not a completed result \(code 1/);
+    expect(rejection({ pid: 1, cid: 1, code: 1, message: 'Processing', results: [] })).toMatch(
+      /not a completed result \(code 1/,
+    );
     expect(rejection({ hello: 'world' })).toMatch(/not a results document/);
     expect(rejection([])).toMatch(/no results items/);
     expect(rejection([{ id: '0' }])).toMatch(/results\[0\] is not a valid item: task/);
@@ -134,14 +137,24 @@ describe('parseResultsDocument accepts every shape seen in the wild', () => {
       ],
       { api: 'auto' },
     );
-    expect(parsed.utterances[0]).toMatchObject({ startS: 1.5, endS: 3.25, transcript: 'hello', speakerLabel: 'SPEAKER_01' });
+    expect(parsed.utterances[0]).toMatchObject({
+      startS: 1.5,
+      endS: 3.25,
+      transcript: 'hello',
+      speakerLabel: 'SPEAKER_01',
+    });
     expect(parsed.utterances[0]?.speakerEmbedding).toBeNull();
     expect(parsed.utterances[1]).toMatchObject({ startS: null, endS: null, speakerLabel: null, pSpoofed: null });
   });
 
   it('keeps unknown tasks without failing and reads string posteriors', () => {
     const doc = withItem((items) => {
-      items.push({ id: '0', task: 'generator_detection', prediction: [{ label: 'tts-x', posterior: '0.7' }], embedding: 'whatever' });
+      items.push({
+        id: '0',
+        task: 'generator_detection',
+        prediction: [{ label: 'tts-x', posterior: '0.7' }],
+        embedding: 'whatever',
+      });
     });
     const parsed = parseResultsDocument(doc, { api: 'auto' });
     expect(parsed.api).toBe('deepfake');

@@ -69,7 +69,8 @@ export async function pgvectorVersion(database: Database): Promise<string> {
 function explainMigrationFailure(error: unknown): Error {
   const chain = [error, (error as { cause?: unknown })?.cause];
   const missingExtension = chain.some(
-    (e) => e instanceof Error && /extension "vector" is not available|could not open extension control file/.test(e.message),
+    (e) =>
+      e instanceof Error && /extension "vector" is not available|could not open extension control file/.test(e.message),
   );
   if (missingExtension) {
     return new MigrationError(

@@ -53,15 +53,16 @@ export const recordings = pgTable(
     completedAt: timestamp('completed_at', { withTimezone: true }),
   },
   (t) => [
-    check('recordings_status_check', sql`${t.status} in ('queued', 'submitting', 'submitted', 'complete', 'failed', 'dead')`),
+    check(
+      'recordings_status_check',
+      sql`${t.status} in ('queued', 'submitting', 'submitted', 'complete', 'failed', 'dead')`,
+    ),
     check('recordings_upstream_api_check', sql`${t.upstreamApi} in ('deepfake', 'behavioral')`),
     uniqueIndex('recordings_sha256_key').on(t.sha256),
     uniqueIndex('recordings_upstream_process_key')
       .on(t.upstreamApi, t.upstreamCid, t.upstreamPid)
       .where(sql`${t.upstreamPid} is not null`),
-    uniqueIndex('recordings_document_sha256_key')
-      .on(t.documentSha256)
-      .where(sql`${t.upstreamPid} is null`),
+    uniqueIndex('recordings_document_sha256_key').on(t.documentSha256).where(sql`${t.upstreamPid} is null`),
     index('recordings_status_idx').on(t.status),
     index('recordings_account_call_idx').on(t.accountRef, t.callAt),
   ],

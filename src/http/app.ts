@@ -17,8 +17,14 @@ const readyzRoute = createRoute({
   summary: 'Ready to serve: the database answers and is migrated',
   tags: ['health'],
   responses: {
-    200: { description: 'Ready', content: { 'application/json': { schema: z.object({ status: z.literal('ready') }) } } },
-    503: { description: 'Not ready', content: { 'application/json': { schema: z.object({ status: z.literal('unavailable') }) } } },
+    200: {
+      description: 'Ready',
+      content: { 'application/json': { schema: z.object({ status: z.literal('ready') }) } },
+    },
+    503: {
+      description: 'Not ready',
+      content: { 'application/json': { schema: z.object({ status: z.literal('unavailable') }) } },
+    },
   },
 });
 
@@ -89,7 +95,9 @@ export function createApp(deps: AppDeps) {
 }
 export type App = ReturnType<typeof createApp>;
 
-function mapError(error: Error): { code: ProblemCode; detail: string; errors?: { path: string; message: string }[] } | null {
+function mapError(
+  error: Error,
+): { code: ProblemCode; detail: string; errors?: { path: string; message: string }[] } | null {
   if (error instanceof NotFoundError) return { code: 'not-found', detail: error.message };
   if (error instanceof ConflictError) return { code: 'conflict', detail: error.message };
   if (error instanceof InvalidInputError) return { code: 'validation', detail: error.message, errors: error.errors };

@@ -56,12 +56,10 @@ export function problem(c: Context, code: ProblemCode, detail: string, errors?: 
     requestId: (c.get('requestId' as never) as string | undefined) ?? '',
     ...(errors ? { errors } : {}),
   };
-  return new Response(JSON.stringify(body), {
-    status,
-    headers: {
-      'content-type': 'application/problem+json',
-      ...(code === 'unauthorized' ? { 'www-authenticate': 'Bearer' } : {}),
-    },
+  // c.body keeps headers set earlier in the chain (x-request-id)
+  return c.body(JSON.stringify(body), status, {
+    'content-type': 'application/problem+json',
+    ...(code === 'unauthorized' ? { 'www-authenticate': 'Bearer' } : {}),
   });
 }
 

@@ -144,7 +144,15 @@ async function unchanged(db: Db, file: string, recordingId: string): Promise<Imp
 }
 
 function emptyOutcome(file: string): ImportOutcome {
-  return { file, status: 'rejected', recordingId: null, utterances: 0, voiceprints: 0, deepfakeEmbeddings: 0, error: null };
+  return {
+    file,
+    status: 'rejected',
+    recordingId: null,
+    utterances: 0,
+    voiceprints: 0,
+    deepfakeEmbeddings: 0,
+    error: null,
+  };
 }
 
 function sha256(bytes: Buffer): string {

@@ -37,7 +37,13 @@ const infoColumns = {
   revokedAt: apiKeys.revokedAt,
 };
 
-function toInfo(row: { id: string; name: string; scope: ApiKeyScope; createdAt: Date; revokedAt: Date | null }): ApiKeyInfo {
+function toInfo(row: {
+  id: string;
+  name: string;
+  scope: ApiKeyScope;
+  createdAt: Date;
+  revokedAt: Date | null;
+}): ApiKeyInfo {
   return { ...row, createdAt: row.createdAt.toISOString(), revokedAt: row.revokedAt?.toISOString() ?? null };
 }
 

@@ -63,7 +63,10 @@ export const recordingDetailSchema = z
     completedAt: z.string().nullable(),
     utterances: z.array(utteranceSchema),
     voiceprints: z.array(voiceprintSchema),
-    rawDocument: z.unknown().optional().openapi({ description: 'the upstream document as stored; only with include=document' }),
+    rawDocument: z
+      .unknown()
+      .optional()
+      .openapi({ description: 'the upstream document as stored; only with include=document' }),
     rawBody: z.string().nullable().optional(),
   })
   .openapi('RecordingDetail');
@@ -86,7 +89,10 @@ export const getRecordingRoute = createRoute({
         .refine((v) => !v || v.split(',').every((part) => (includeValues as readonly string[]).includes(part.trim())), {
           message: `a comma-separated list of: ${includeValues.join(', ')}`,
         })
-        .openapi({ description: 'embeddings: vectors as number arrays; document: the raw upstream document', example: 'embeddings' }),
+        .openapi({
+          description: 'embeddings: vectors as number arrays; document: the raw upstream document',
+          example: 'embeddings',
+        }),
     }),
   },
   responses: {

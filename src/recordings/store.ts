@@ -1,5 +1,5 @@
-import { utterances, voiceprints } from '../db/schema.ts';
 import type { Db } from '../db/client.ts';
+import { utterances, voiceprints } from '../db/schema.ts';
 import { type ParsedDocument, type ParsedUtterance, ResultsDocumentError } from '../upstream/results.ts';
 import { meanVector, normalise } from '../vectors.ts';
 

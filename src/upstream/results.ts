@@ -180,7 +180,12 @@ function labelOf(item: ResultItem | undefined): string | null {
   return item.finalLabel ?? item.prediction?.[0]?.label ?? null;
 }
 
-function parseTime(wire: string | number | null | undefined, sdk: number | null | undefined, id: string, field: string) {
+function parseTime(
+  wire: string | number | null | undefined,
+  sdk: number | null | undefined,
+  id: string,
+  field: string,
+) {
   const value = wire ?? sdk;
   if (value === null || value === undefined || value === '') return null;
   const seconds = typeof value === 'number' ? value : Number(value);
@@ -215,7 +220,10 @@ export function parseVector(value: unknown, dimensions: number, utteranceId: str
     try {
       array = JSON.parse(value);
     } catch {
-      throw new ResultsDocumentError(`embedding is not a JSON array of numbers: ${describeBadVectorText(value)}`, where);
+      throw new ResultsDocumentError(
+        `embedding is not a JSON array of numbers: ${describeBadVectorText(value)}`,
+        where,
+      );
     }
   }
   if (!Array.isArray(array)) {
@@ -234,7 +242,8 @@ export function parseVector(value: unknown, dimensions: number, utteranceId: str
 }
 
 function describeBadVectorText(text: string): string {
-  if (text.includes('...') || text.includes('…')) return 'it is trimmed with "..." (a shortened example, not a full vector)';
+  if (text.includes('...') || text.includes('…'))
+    return 'it is trimmed with "..." (a shortened example, not a full vector)';
   const token = /\b(NaN|-?Infinity)\b/.exec(text);
   if (token) return `it contains ${token[1]}`;
   const shown = text.length > 60 ? `${text.slice(0, 57)}...` : text;

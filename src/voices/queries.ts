@@ -33,7 +33,11 @@ export function similarVoiceprintsQuery(vector: readonly number[], k: number) {
 /**
  * @example const hits = await findSimilarVoiceprints(db, vector, 10);
  */
-export async function findSimilarVoiceprints(db: Db, vector: readonly number[], k: number): Promise<SimilarVoiceprint[]> {
+export async function findSimilarVoiceprints(
+  db: Db,
+  vector: readonly number[],
+  k: number,
+): Promise<SimilarVoiceprint[]> {
   const rows = await queryRows<SimilarVoiceprint>(db, similarVoiceprintsQuery(vector, k));
   return rows.map((r) => ({ ...r, similarity: Number(r.similarity) }));
 }

@@ -28,7 +28,13 @@ export function randomVector(random: () => number, dimensions: number, norm: num
 
 const serialize = (v: number[]) => `[${v.map((x) => Number(x.toPrecision(8))).join(', ')}]`;
 
-export type SyntheticDocumentOptions = { seed: number; pid?: number; cid?: number; speakers?: number; utterances?: number };
+export type SyntheticDocumentOptions = {
+  seed: number;
+  pid?: number;
+  cid?: number;
+  speakers?: number;
+  utterances?: number;
+};
 
 export function syntheticDeepfakeDocument(options: SyntheticDocumentOptions) {
   const random = seededRandom(options.seed);
@@ -55,7 +61,12 @@ export function syntheticDeepfakeDocument(options: SyntheticDocumentOptions) {
     const label = `SPEAKER_${String(speaker).padStart(2, '0')}`;
     results.push(item('asr', [p(` utterance ${i}`, null)], ` utterance ${i}`, null));
     results.push(
-      item('diarization', [p(label, null)], label, seen.has(speaker) ? null : serialize(randomVector(random, 192, 165 + random() * 85))),
+      item(
+        'diarization',
+        [p(label, null)],
+        label,
+        seen.has(speaker) ? null : serialize(randomVector(random, 192, 165 + random() * 85)),
+      ),
     );
     seen.add(speaker);
     results.push(item('language', [p('en', '0.98'), p('es', '0.01')], 'en', null));
@@ -74,5 +85,11 @@ export function syntheticDeepfakeDocument(options: SyntheticDocumentOptions) {
     }
     t += duration + 0.3 + random();
   }
-  return { pid: options.pid ?? options.seed, cid: options.cid ?? 1234, code: 2, message: 'Processing Complete', results };
+  return {
+    pid: options.pid ?? options.seed,
+    cid: options.cid ?? 1234,
+    code: 2,
+    message: 'Processing Complete',
+    results,
+  };
 }

@@ -1,0 +1,13 @@
+# voxtrace API image: Node 24 runs the TypeScript sources directly (type stripping), no build step.
+FROM node:24-bookworm-slim
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+COPY src ./src
+COPY migrations ./migrations
+ENV NODE_ENV=production \
+    VOXTRACE_HOST=0.0.0.0 \
+    VOXTRACE_DATA_DIR=/data
+EXPOSE 8750
+USER node
+CMD ["node", "src/cli.ts", "serve"]

@@ -1,0 +1,115 @@
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { cleanEnv, cliPath, repoRoot, runCli } from './support/cli.ts';
+import { createCliTarget, engine } from './support/db.ts';
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+const running: ChildProcessWithoutNullStreams[] = [];
+afterEach(() => {
+  for (const child of running.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
+});
+
+/** Starts `voxtrace <command>` and resolves once it prints where the API is. */
+function startServer(command: string, env: Record<string, string>) {
+  const child = spawn(process.execPath, [cliPath, command], { env: cleanEnv(env), cwd: repoRoot });
+  running.push(child);
+  let stdout = '';
+  let stderr = '';
+  child.stderr.on('data', (d) => {
+    stderr += d;
+  });
+  const ready = new Promise<string>((resolve, reject) => {
+    child.stdout.on('data', (d) => {
+      stdout += d;
+      if (/API on http:\/\/\S+/.test(stdout) && stdout.includes('database:')) setTimeout(() => resolve(stdout), 50);
+    });
+    child.on('exit', (code) => reject(new Error(`voxtrace ${command} exited ${code}\n${stdout}\n${stderr}`)));
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, ready, exited, output: () => ({ stdout, stderr }) };
+}
+
+describe(`./voxtrace start on ${engine}`, () => {
+  it('serves /healthz with nothing but a data dir configured, prints the first admin key once, stops on SIGTERM', async () => {
+    const target = await createCliTarget();
+    try {
+      const port = await freePort();
+      const env = { ...target.env, VOXTRACE_PORT: String(port) };
+      const first = startServer('start', env);
+      const stdout = await first.ready;
+      expect(stdout).toContain(`API on http://127.0.0.1:${port} (docs http://127.0.0.1:${port}/docs)`);
+      expect(stdout).toContain(
+        engine === 'pglite' ? `embedded PGlite in ${target.dataDir}/db` : 'database: PostgreSQL postgres://',
+      );
+      const key = /^admin key: (vxt_\S+)$/m.exec(stdout)?.[1];
+      expect(key).toBeDefined();
+      const keyFile = path.join(target.dataDir, 'admin-key');
+      expect(fs.readFileSync(keyFile, 'utf8').trim()).toBe(key);
+      expect(fs.statSync(keyFile).mode & 0o777).toBe(0o600);
+
+      const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+      expect(health.status).toBe(200);
+      expect(await health.json()).toEqual({ status: 'ok' });
+      expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
+      const unauthorized = await fetch(`http://127.0.0.1:${port}/v1/recordings/x`);
+      expect(unauthorized.status).toBe(401);
+      const authorized = await fetch(`http://127.0.0.1:${port}/v1/recordings/00000000-0000-4000-8000-000000000000`, {
+        headers: { authorization: `Bearer ${key}` },
+      });
+      expect(authorized.status).toBe(404);
+
+      if (engine === 'pglite') {
+        // PGlite is one process: a second command on the same data dir fails clearly, harming nothing
+        const busy = await runCli(['keys', 'ls'], target.env);
+        expect(busy.code).toBe(1);
+        expect(busy.stderr).toMatch(
+          /in use by another voxtrace process \(pid \d+\).*use the API of the running server, stop it, or set DATABASE_URL/,
+        );
+      }
+
+      first.child.kill('SIGTERM');
+      expect(await first.exited).toBe(0);
+
+      const second = startServer('serve', { ...env, VOXTRACE_PORT: String(await freePort()) });
+      const again = await second.ready;
+      expect(again).not.toContain('admin key:');
+      second.child.kill('SIGTERM');
+      expect(await second.exited).toBe(0);
+      const keys = JSON.parse((await runCli(['keys', 'ls', '--json'], target.env)).stdout);
+      expect(keys).toMatchObject([{ name: 'admin', scope: 'admin', revokedAt: null }]);
+    } finally {
+      await target.cleanup();
+    }
+  });
+
+  it('refuses to start on bad configuration, one message per wrong variable', async () => {
+    const result = await runCli(['start'], {
+      VOXTRACE_PORT: 'eighty',
+      VOXTRACE_AUTO_MIGRATE: 'sometimes',
+      DATABASE_URL: 'mysql://nope',
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(
+      [
+        'voxtrace: invalid configuration:',
+        '  - DATABASE_URL: must be a postgres:// or postgresql:// URL',
+        '  - VOXTRACE_PORT: must be a port number',
+        '  - VOXTRACE_AUTO_MIGRATE: must be true or false',
+        '',
+      ].join('\n'),
+    );
+  });
+});
