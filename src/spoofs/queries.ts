@@ -1,4 +1,5 @@
 import { sql } from 'drizzle-orm';
+import pgvector from 'pgvector';
 import { type Db, queryRows } from '../db/client.ts';
 import { DEEPFAKE_DIMENSIONS } from '../db/schema.ts';
 import { InvalidInputError } from '../errors.ts';
@@ -19,7 +20,7 @@ export function similarUtterancesQuery(vector: readonly number[], k: number) {
   if (vector.length !== DEEPFAKE_DIMENSIONS) {
     throw new InvalidInputError(`a deepfake vector has ${DEEPFAKE_DIMENSIONS} values, got ${vector.length}`);
   }
-  const literal = `[${vector.join(',')}]`;
+  const literal = pgvector.toSql([...vector]);
   return sql`
     select id as "utteranceId", recording_id as "recordingId", p_spoofed as "pSpoofed",
            1 - (deepfake_embedding <=> ${literal}::halfvec(768)) as similarity

@@ -1,4 +1,5 @@
 import { sql } from 'drizzle-orm';
+import pgvector from 'pgvector';
 import { type Db, queryRows } from '../db/client.ts';
 import { SPEAKER_DIMENSIONS } from '../db/schema.ts';
 import { InvalidInputError } from '../errors.ts';
@@ -21,7 +22,7 @@ export function similarVoiceprintsQuery(vector: readonly number[], k: number) {
   if (vector.length !== SPEAKER_DIMENSIONS) {
     throw new InvalidInputError(`a speaker vector has ${SPEAKER_DIMENSIONS} values, got ${vector.length}`);
   }
-  const literal = `[${vector.join(',')}]`;
+  const literal = pgvector.toSql([...vector]);
   return sql`
     select id as "voiceprintId", recording_id as "recordingId", speaker_label as "speakerLabel",
            1 - (embedding <=> ${literal}::vector(192)) as similarity
