@@ -163,3 +163,59 @@ describe(`GET /v1/recordings/:id on ${engine}`, () => {
     expect(JSON.stringify(body)).not.toContain('secret internals');
   });
 });
+
+describe(`/v1/keys (admin) on ${engine}`, () => {
+  const post = (url: string, key: string, body?: string, contentType = 'application/json') =>
+    app.request(url, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, ...(body !== undefined ? { 'content-type': contentType } : {}) },
+      ...(body !== undefined ? { body } : {}),
+    });
+
+  it('403 for read and write keys: the scope is named', async () => {
+    const read = await expectProblem(await get('/v1/keys', keys.read), 403, 'forbidden');
+    expect(read.detail).toBe('this needs a key with scope "admin"; this key has "read"');
+    await expectProblem(await get('/v1/keys', keys.write), 403, 'forbidden');
+    await expectProblem(await post('/v1/keys', keys.write, '{"scope":"read"}'), 403, 'forbidden');
+  });
+
+  it('creates, lists and revokes keys; a revoked key stops working at once', async () => {
+    const created = await post('/v1/keys', keys.admin, JSON.stringify({ scope: 'read', name: 'analyst' }));
+    expect(created.status).toBe(201);
+    const body = await created.json();
+    expect(body).toMatchObject({
+      name: 'analyst',
+      scope: 'read',
+      revokedAt: null,
+      key: expect.stringMatching(/^vxt_/),
+    });
+    expect((await get(`/v1/recordings/${recordingId}`, body.key)).status).toBe(200);
+    const list = await (await get('/v1/keys', keys.admin)).json();
+    expect(list.items.map((k: { id: string }) => k.id)).toContain(body.id);
+    expect(JSON.stringify(list)).not.toContain(body.key);
+    const revoked = await post(`/v1/keys/${body.id}/revoke`, keys.admin);
+    expect(revoked.status).toBe(200);
+    expect((await revoked.json()).revokedAt).not.toBeNull();
+    await expectProblem(await get(`/v1/recordings/${recordingId}`, body.key), 401, 'unauthorized');
+    await expectProblem(await post('/v1/keys/not-a-uuid/revoke', keys.admin), 404, 'not-found');
+    await expectProblem(
+      await post('/v1/keys/00000000-0000-4000-8000-000000000000/revoke', keys.admin),
+      404,
+      'not-found',
+    );
+  });
+
+  it('400 validation problems name each wrong field, 415 for a body that is not JSON; nothing is created', async () => {
+    const before = (await (await get('/v1/keys', keys.admin)).json()).items.length;
+    const wrong = await expectProblem(
+      await post('/v1/keys', keys.admin, '{"scope":"root","extra":1}'),
+      400,
+      'validation',
+    );
+    expect(wrong.errors.map((e: { path: string }) => e.path).sort()).toEqual(['json', 'json.scope']);
+    const malformed = await expectProblem(await post('/v1/keys', keys.admin, '{"scope":'), 400, 'validation');
+    expect(malformed.detail).toMatch(/JSON/i);
+    await expectProblem(await post('/v1/keys', keys.admin, 'scope=read', 'text/plain'), 415, 'unsupported-media-type');
+    expect((await (await get('/v1/keys', keys.admin)).json()).items.length).toBe(before);
+  });
+});

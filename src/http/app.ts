@@ -2,6 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { HTTPException } from 'hono/http-exception';
 import { requestId } from 'hono/request-id';
 import { ConflictError, InvalidInputError, NotFoundError } from '../errors.ts';
+import { keyRoutes } from '../keys/routes.ts';
 import { recordingRoutes } from '../recordings/routes.ts';
 import { mountDocs } from './docs.ts';
 import type { AppDeps } from './env.ts';
@@ -66,6 +67,7 @@ export function createApp(deps: AppDeps) {
     return ready ? c.json({ status: 'ready' as const }, 200) : c.json({ status: 'unavailable' as const }, 503);
   });
   app.route('/', recordingRoutes());
+  app.route('/', keyRoutes());
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
     type: 'http',

@@ -1,13 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { and, asc, count, eq, isNull, or, sql } from 'drizzle-orm';
+import { and, asc, count, eq, isNull, or, type SQL, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { type ApiKeyScope, apiKeys } from '../db/schema.ts';
 import { NotFoundError } from '../errors.ts';
+import { isUuid } from '../ids.ts';
 
 const KEY_PREFIX = 'vxt_';
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** `read` ⊂ `write` ⊂ `admin`. */
 const SCOPE_RANK: Record<ApiKeyScope, number> = { read: 1, write: 2, admin: 3 };
@@ -71,19 +71,31 @@ export async function listApiKeys(db: Db): Promise<ApiKeyInfo[]> {
 }
 
 /**
- * Revokes by id or by the key itself; revoking twice keeps the first time.
+ * Revokes by id or by the key itself (the CLI takes either); revoking twice keeps the first time.
  * @example await revokeApiKey(db, 'vxt_...');
  */
 export async function revokeApiKey(db: Db, idOrKey: string): Promise<ApiKeyInfo> {
-  const match = UUID.test(idOrKey)
-    ? or(eq(apiKeys.id, idOrKey), eq(apiKeys.keyHash, hashKey(idOrKey)))
-    : eq(apiKeys.keyHash, hashKey(idOrKey));
+  const byKey = eq(apiKeys.keyHash, hashKey(idOrKey));
+  return revokeWhere(
+    db,
+    isUuid(idOrKey) ? or(eq(apiKeys.id, idOrKey), byKey) : byKey,
+    'no API key has that id or value',
+  );
+}
+
+/** Revokes by id only: what the API offers, since a secret in a URL would end up in access logs. */
+export async function revokeApiKeyById(db: Db, id: string): Promise<ApiKeyInfo> {
+  if (!isUuid(id)) throw new NotFoundError(`no API key ${id}`);
+  return revokeWhere(db, eq(apiKeys.id, id), `no API key ${id}`);
+}
+
+async function revokeWhere(db: Db, where: SQL | undefined, notFound: string): Promise<ApiKeyInfo> {
   const [row] = await db
     .update(apiKeys)
     .set({ revokedAt: sql`coalesce(${apiKeys.revokedAt}, now())` })
-    .where(match)
+    .where(where)
     .returning(infoColumns);
-  if (!row) throw new NotFoundError('no API key has that id or value');
+  if (!row) throw new NotFoundError(notFound);
   return toInfo(row);
 }
 

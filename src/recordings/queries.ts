@@ -2,8 +2,7 @@ import { asc, eq } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { recordings, utterances, voiceprints } from '../db/schema.ts';
 import { NotFoundError } from '../errors.ts';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+import { isUuid } from '../ids.ts';
 
 export type RecordingInclude = { embeddings?: boolean; document?: boolean };
 
@@ -14,7 +13,7 @@ export type RecordingInclude = { embeddings?: boolean; document?: boolean };
  * @example const detail = await getRecordingDetail(db, id, { embeddings: true });
  */
 export async function getRecordingDetail(db: Db, id: string, include: RecordingInclude = {}) {
-  if (!UUID.test(id)) throw new NotFoundError(`no recording ${id}`);
+  if (!isUuid(id)) throw new NotFoundError(`no recording ${id}`);
   const [recording] = await db.select().from(recordings).where(eq(recordings.id, id));
   if (!recording) throw new NotFoundError(`no recording ${id}`);
   const [utteranceRows, voiceprintRows] = await Promise.all([

@@ -79,7 +79,7 @@ export const getRecordingRoute = createRoute({
   summary: 'Get a recording with its utterances and voiceprints',
   tags: ['recordings'],
   security: [{ bearerAuth: [] }],
-  middleware: [requireScope('read')] as const,
+  middleware: requireScope('read'),
   request: {
     params: z.object({ id: z.string().openapi({ param: { name: 'id', in: 'path' }, format: 'uuid' }) }),
     query: z.object({
