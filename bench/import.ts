@@ -3,7 +3,9 @@
  * path (`importDocumentFile`, one transaction per file, as `./voxtrace import` does) on native
  * PostgreSQL and on on-disk PGlite, in the same run so the two can be compared as a ratio.
  *
- *   node bench/import.ts [--documents N] [--utterances-per-document U] [--engines postgres,pglite]
+ *   node bench/import.ts [--documents N] [--seed K] [--engines postgres,pglite]
+ *
+ * Documents are `demo-data` calls as the stand-in answers them (the shared generator, seed K).
  *
  * Native PostgreSQL: the server of $BENCH_DATABASE_URL, else postgres://postgres@127.0.0.1:5432;
  * the benchmark creates (and afterwards drops) the database voxtrace_bench_import on it.
@@ -18,8 +20,9 @@ import { type Database, type Engine, openPglite, openPostgres, queryRows, redact
 import { migrateDatabase } from '../src/db/migrate.ts';
 import { importDocumentFile } from '../src/import/import.ts';
 import { adminQuery, databaseUrl } from '../test/support/postgres.ts';
-import { syntheticDeepfakeDocument } from '../test/support/synthetic-documents.ts';
+import { expectedCounts, syntheticCalls } from '../test/support/synthetic-documents.ts';
 import { describeMachine, type Machine } from './support/machine.ts';
+import { recordResult } from './support/results.ts';
 
 // fewer utterances and the per-run start-up (connections, JIT warm-up) shows in the rate
 const MINIMUM_UTTERANCES = 10_000;
@@ -33,23 +36,17 @@ function parseOptions(args: string[]) {
   const { values } = parseArgs({
     args,
     options: {
-      documents: { type: 'string', default: '1000' },
-      'utterances-per-document': { type: 'string', default: '10' },
+      documents: { type: 'string', default: '750' },
+      seed: { type: 'string', default: '1' },
       engines: { type: 'string', default: 'postgres,pglite' },
     },
   });
   const documents = positiveInteger('--documents', values.documents);
-  const utterancesPerDocument = positiveInteger('--utterances-per-document', values['utterances-per-document']);
-  if (documents * utterancesPerDocument < MINIMUM_UTTERANCES) {
-    fail(
-      `${documents} documents × ${utterancesPerDocument} utterances = ${documents * utterancesPerDocument} utterances; ` +
-        `the benchmark needs at least ${MINIMUM_UTTERANCES.toLocaleString('en')} for a stable rate`,
-    );
-  }
+  const seed = positiveInteger('--seed', values.seed);
   const engines = values.engines.split(',').map((name) => name.trim());
   const unknown = engines.find((name) => name !== 'postgres' && name !== 'pglite');
   if (unknown !== undefined) fail(`unknown engine "${unknown}" (postgres, pglite)`);
-  return { documents, utterancesPerDocument, engines: [...new Set(engines)] as Engine[] };
+  return { documents, seed, engines: [...new Set(engines)] as Engine[] };
 }
 
 function positiveInteger(flag: string, text: string): number {
@@ -64,17 +61,16 @@ function fail(message: string): never {
 }
 
 /** Writes document k with seed k and pid k (pids must differ, or later ones import as unchanged). */
-function writeDocuments(dir: string, documents: number, utterancesPerDocument: number) {
+function writeDocuments(dir: string, documents: number, seed: number) {
   const files: string[] = [];
   const expected: Counts = { documents, utterances: 0, voiceprints: 0, deepfakeEmbeddings: 0 };
-  for (let k = 1; k <= documents; k++) {
-    const document = syntheticDeepfakeDocument({ seed: k, pid: k, utterances: utterancesPerDocument });
+  for (const [k, { document }] of syntheticCalls({ count: documents, seed, firstPid: 1 }).entries()) {
     // expectations come from the document itself, not from what the import reports
-    const results = document.results as { id: string; task: string; embedding: string | null }[];
-    expected.utterances += new Set(results.map((item) => item.id)).size;
-    expected.voiceprints += results.filter((item) => item.task === 'diarization' && item.embedding).length;
-    expected.deepfakeEmbeddings += results.filter((item) => item.task === 'features' && item.embedding).length;
-    const file = path.join(dir, `document-${String(k).padStart(6, '0')}.json`);
+    const counts = expectedCounts(document);
+    expected.utterances += counts.utterances;
+    expected.voiceprints += counts.voiceprints;
+    expected.deepfakeEmbeddings += counts.deepfakeEmbeddings;
+    const file = path.join(dir, `document-${String(k + 1).padStart(6, '0')}.json`);
     fs.writeFileSync(file, JSON.stringify(document));
     files.push(file);
   }
@@ -177,37 +173,19 @@ function printSummary(figures: Partial<Record<Engine, EngineFigures>>, ratio: nu
   if (ratio !== null) console.log(`PGlite ÷ PostgreSQL (utterances/s): ${ratio.toFixed(3)}`);
 }
 
-/** Replaces this benchmark's line in bench/README.md (creating the file with its header if needed). */
-function updateReadme(line: string) {
-  const readme = path.join(benchDir, 'README.md');
-  const header = `# Benchmarks
-
-Run each from the repo root with Node 24 (\`export PATH=$PWD/.voxtrace/node/bin:$PATH\` if the
-system Node is older), e.g. \`node bench/import.ts\`; the first lines of each script list its
-options. Native PostgreSQL is the server of \`$BENCH_DATABASE_URL\`, else
-\`postgres://postgres@127.0.0.1:5432\`; each benchmark creates and drops its own database there.
-
-Each run writes \`bench/results/<name>.json\` (\`{name, date, command, machine, figures}\`) and
-replaces its line below. Numbers come from one run on a shared 2-core machine: compare them as
-ratios within a run (e.g. PGlite ÷ PostgreSQL), not across runs or machines.
-
-`;
-  const lines = fs.existsSync(readme)
-    ? fs.readFileSync(readme, 'utf8').trimEnd().split('\n')
-    : header.trimEnd().split('\n');
-  const index = lines.findIndex((l) => l.startsWith('- import:'));
-  if (index >= 0) lines[index] = line;
-  else lines.push(...(lines.at(-1)?.startsWith('- ') ? [] : ['']), line);
-  fs.writeFileSync(readme, `${lines.join('\n')}\n`);
-}
-
 async function main() {
   const args = process.argv.slice(2);
   const options = parseOptions(args);
   const documentsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'voxtrace-bench-documents-'));
   try {
     const generationStarted = performance.now();
-    const { files, expected } = writeDocuments(documentsDir, options.documents, options.utterancesPerDocument);
+    const { files, expected } = writeDocuments(documentsDir, options.documents, options.seed);
+    if (expected.utterances < MINIMUM_UTTERANCES) {
+      fail(
+        `${options.documents} documents hold ${expected.utterances} utterances; the benchmark needs at least ` +
+          `${MINIMUM_UTTERANCES.toLocaleString('en')} for a stable rate: raise --documents`,
+      );
+    }
     console.error(
       `wrote ${files.length} documents (${expected.utterances} utterances) in ` +
         `${((performance.now() - generationStarted) / 1000).toFixed(1)} s to ${documentsDir}`,
@@ -234,17 +212,17 @@ async function main() {
 
     const { postgres, pglite } = figures;
     const ratio = postgres && pglite ? round(pglite.utterancesPerSecond / postgres.utterancesPerSecond, 3) : null;
-    const date = new Date().toISOString();
-    const command = commandLine(args);
-    const result = { name: 'import', date, command, machine, figures: { ...figures, pgliteToPostgresRatio: ratio } };
-    fs.mkdirSync(path.join(benchDir, 'results'), { recursive: true });
-    fs.writeFileSync(path.join(benchDir, 'results', 'import.json'), `${JSON.stringify(result, null, 2)}\n`);
-
     const headline = Object.entries(figures)
       .map(([engine, f]) => `${engine} ${Math.round(f.utterancesPerSecond).toLocaleString('en')} utterances/s`)
       .join(', ');
     const ratioNote = ratio === null ? '' : ` (PGlite ÷ PostgreSQL ${ratio})`;
-    updateReadme(`- import: ${date.slice(0, 10)} — ${headline}${ratioNote} — \`${command}\``);
+    recordResult(benchDir, {
+      name: 'import',
+      command: commandLine(args),
+      machine,
+      figures: { ...figures, pgliteToPostgresRatio: ratio },
+      summary: `${headline}${ratioNote}`,
+    });
     printSummary(figures, ratio);
   } finally {
     fs.rmSync(documentsDir, { recursive: true, force: true });

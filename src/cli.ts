@@ -154,6 +154,82 @@ export function buildProgram(): Command {
       },
     );
 
+  program
+    .command('standin')
+    .description(
+      'run the local stand-in of the Behavioral Signals API (VOXTRACE_STANDIN_PORT, _TOKEN, _SPEED, _FAULTS; docs/upstream.md)',
+    )
+    .action(async () => {
+      const { FaultPlanError, parseFaultPlan } = await import('./standin/faults.ts');
+      const { startStandin } = await import('./standin/server.ts');
+      const { config, log } = setup();
+      let faults: ReturnType<typeof parseFaultPlan> | undefined;
+      try {
+        faults = config.standin.faults ? parseFaultPlan(config.standin.faults) : undefined;
+      } catch (error) {
+        if (!(error instanceof FaultPlanError)) throw error;
+        err(`voxtrace standin: VOXTRACE_STANDIN_FAULTS: ${error.message}`);
+        process.exitCode = 1;
+        return;
+      }
+      const standin = await startStandin({
+        host: config.host,
+        port: config.standin.port,
+        token: config.standin.token,
+        speed: config.standin.speed,
+        faults,
+        log,
+      }).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'EADDRINUSE') throw error;
+        err(`voxtrace standin: port ${config.standin.port} is in use (set VOXTRACE_STANDIN_PORT)`);
+        process.exitCode = 1;
+        return null;
+      });
+      if (!standin) return;
+      out(`voxtrace standin: Behavioral Signals API stand-in on ${standin.url} (Deepfake API under /detection)`);
+      if (!config.standin.token) out(`standin token: ${standin.token}`);
+      await new Promise<void>((resolve) => {
+        const stop = (signal: string) => {
+          log.info({ signal }, 'stand-in shutting down');
+          resolve();
+        };
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+      await standin.close();
+    });
+
+  program
+    .command('demo-data')
+    .description('write synthetic call audio (WAV files whose manifest the stand-in reads) and truth.jsonl')
+    .argument('<out-dir>', 'writes <out-dir>/<accountRef>/<callId>.wav and <out-dir>/truth.jsonl')
+    .option('--calls <n>', 'number of calls')
+    .option('--speakers <n>', 'customers, one account each')
+    .option('--fraudsters <n>', 'fraudsters, each calling several accounts (at most --speakers)')
+    .option('--campaigns <n>', 'synthetic-voice campaigns (spoof families) behind the voice clones')
+    .option('--seed <k>', 'the same seed writes the same files', '1')
+    .action(async (outDir: string, opts: Record<string, string | undefined>) => {
+      const { DemoDataOptionsError, parseDemoDataOptions, writeDemoData } = await import('./standin/demo-data.ts');
+      let options: ReturnType<typeof parseDemoDataOptions>;
+      try {
+        options = parseDemoDataOptions(opts);
+      } catch (error) {
+        if (!(error instanceof DemoDataOptionsError)) throw error;
+        err(`voxtrace demo-data: ${error.message.split('\n').join('\nvoxtrace demo-data: ')}`);
+        process.exitCode = 1;
+        return;
+      }
+      const summary = await writeDemoData(outDir, options, {
+        onProgress: (written, total) => {
+          if (total >= 2000) err(`demo-data: ${written}/${total} calls written`);
+        },
+      });
+      out(
+        `wrote ${summary.calls} calls (${summary.fraudCalls} by fraudsters) on ${summary.accounts} accounts to ${outDir}; ` +
+          `truth in ${outDir}/truth.jsonl`,
+      );
+    });
+
   const keys = program.command('keys').description('manage API keys (scopes read ⊂ write ⊂ admin)');
   keys
     .command('create')

@@ -9,7 +9,7 @@ import { importDocumentFile } from '../src/import/import.ts';
 import { runCli } from './support/cli.ts';
 import { createCliTarget, createTestDatabase, engine, type TestDatabase } from './support/db.ts';
 import { must } from './support/must.ts';
-import { syntheticDeepfakeDocument } from './support/synthetic-documents.ts';
+import { expectedCounts, syntheticCalls, syntheticDocument } from './support/synthetic-documents.ts';
 
 const sharedDir = path.resolve(import.meta.dirname, '../../shared/upstream');
 const realFile = path.join(sharedDir, 'real-results-behavioral-1speaker.json');
@@ -97,13 +97,20 @@ describe(`import on ${engine}`, () => {
   });
 
   it('stores deepfake vectors as halfvec within 1e-3 and p_spoofed from the string posterior', async () => {
-    const document = syntheticDeepfakeDocument({ seed: 11, pid: 9001, utterances: 10, speakers: 2 });
+    // a call with an agent: two voiceprints
+    const document = must(
+      syntheticCalls({ count: 20, seed: 11, firstPid: 9001 })
+        .map((c) => c.document)
+        .find((d) => expectedCounts(d).voiceprints === 2),
+    );
+    const expected = expectedCounts(document);
     const outcome = await importDocumentFile(database.db, writeJson('deepfake.json', document), { api: 'auto' });
-    expect(outcome).toMatchObject({ status: 'imported', utterances: 10, voiceprints: 2, deepfakeEmbeddings: 8 });
+    expect(outcome).toMatchObject({ status: 'imported', ...expected });
     const rows = await database.db
       .select()
       .from(utterances)
       .where(eq(utterances.recordingId, outcome.recordingId as string));
+    expect(rows.filter((r) => r.deepfakeEmbedding)).toHaveLength(expected.deepfakeEmbeddings);
     for (const row of rows.filter((r) => r.deepfakeEmbedding)) {
       const item = document.results.find((i) => i.id === row.upstreamId && i.task === 'features');
       const original = JSON.parse(item?.embedding as string);
@@ -111,16 +118,15 @@ describe(`import on ${engine}`, () => {
         1e-3,
       );
       const verdict = document.results.find((i) => i.id === row.upstreamId && i.task === 'deepfake');
-      const spoofed = (must(verdict).prediction as { label: string; posterior: string }[]).find(
-        (p) => p.label === 'spoofed',
-      );
+      const spoofed = must(verdict).prediction.find((p) => p.label === 'spoofed');
       expect(row.pSpoofed).toBeCloseTo(Number(spoofed?.posterior), 12);
     }
     const speakers = await database.db
       .select()
       .from(voiceprints)
       .where(eq(voiceprints.recordingId, outcome.recordingId as string));
-    expect(speakers.map((s) => s.speakerLabel).sort()).toEqual(['SPEAKER_00', 'SPEAKER_01']);
+    const labels = document.results.filter((i) => i.task === 'diarization' && i.embedding).map((i) => i.finalLabel);
+    expect(speakers.map((s) => s.speakerLabel).sort()).toEqual(labels.sort());
   });
 
   it("rejects the docs' example with a clear error and stores nothing", async () => {
@@ -141,13 +147,13 @@ describe(`import on ${engine}`, () => {
     fs.writeFileSync(pretty, JSON.stringify(JSON.parse(fs.readFileSync(realFile, 'utf8')), null, 2));
     expect((await importDocumentFile(database.db, pretty, { api: 'auto' })).status).toBe('unchanged');
     // a bare array has no pid: its bytes identify it
-    const bare = writeJson('bare.json', syntheticDeepfakeDocument({ seed: 12 }).results);
+    const bare = writeJson('bare.json', syntheticDocument(12).results);
     const a = await importDocumentFile(database.db, bare, { api: 'auto' });
     const b = await importDocumentFile(database.db, bare, { api: 'auto' });
     expect(a.status).toBe('imported');
     expect(b).toMatchObject({ status: 'unchanged', recordingId: a.recordingId });
     // concurrent imports of one new document store it once
-    const racing = writeJson('race.json', syntheticDeepfakeDocument({ seed: 13, pid: 777 }));
+    const racing = writeJson('race.json', syntheticDocument(13, 777));
     const outcomes = await Promise.all([1, 2, 3].map(() => importDocumentFile(database.db, racing, { api: 'auto' })));
     expect(outcomes.map((o) => o.status).sort()).toEqual(['imported', 'unchanged', 'unchanged']);
     const stored = await queryRows<{ n: number }>(
@@ -159,7 +165,7 @@ describe(`import on ${engine}`, () => {
 
   it('rolls back a document the database refuses midway, keeping what was stored', async () => {
     const before = await tableCounts(database.db);
-    const document = syntheticDeepfakeDocument({ seed: 14, pid: 4242 });
+    const document = syntheticDocument(14, 4242);
     (document.results[document.results.length - 1] as { finalLabel: string }).finalLabel = 'bad\u0000label';
     const outcome = await importDocumentFile(database.db, writeJson('nul.json', document), { api: 'auto' });
     expect(outcome.status).toBe('rejected');
@@ -181,7 +187,8 @@ describe(`./voxtrace import on ${engine}`, () => {
   it('prints one JSON line per file, goes on after a rejected file, exits 1, then 0 when all are stored', async () => {
     const target = await createCliTarget();
     try {
-      const good = writeJson('cli-good.json', syntheticDeepfakeDocument({ seed: 21, pid: 2100 }));
+      const goodDocument = syntheticDocument(21, 2100);
+      const good = writeJson('cli-good.json', goodDocument);
       const first = await runCli(['import', '--json', '--account', 'A-9', exampleFile, realFile, good], target.env);
       expect(first.code).toBe(1);
       const lines = first.stdout
@@ -225,7 +232,12 @@ describe(`./voxtrace import on ${engine}`, () => {
       expect(badFlag.stderr).toMatch(/argument 'nope' is invalid/);
 
       const stored = await target.inspect(async (db) => tableCounts(db.db));
-      expect(stored).toEqual({ recordings: 3, utterances: 9 + 10 + 9, voiceprints: 1 + 2 + 1 });
+      const fromGood = expectedCounts(goodDocument);
+      expect(stored).toEqual({
+        recordings: 3,
+        utterances: 9 + fromGood.utterances + 9,
+        voiceprints: 1 + fromGood.voiceprints + 1,
+      });
       const accounts = await target.inspect((db) =>
         db.db.selectDistinct({ a: recordings.accountRef }).from(recordings),
       );

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { rowsForDocument } from '../src/recordings/store.ts';
 import { parseResultsDocument, ResultsDocumentError } from '../src/upstream/results.ts';
 import { must } from './support/must.ts';
-import { syntheticDeepfakeDocument } from './support/synthetic-documents.ts';
+import { syntheticDocument } from './support/synthetic-documents.ts';
 
 const shared = new URL('../../shared/upstream/', import.meta.url);
 const realDocument = JSON.parse(fs.readFileSync(new URL('real-results-behavioral-1speaker.json', shared), 'utf8'));
@@ -19,14 +19,19 @@ function rejection(input: unknown, api: 'auto' | 'deepfake' | 'behavioral' = 'au
   throw new Error('the document was accepted');
 }
 
-/** A deep copy of a synthetic document with one item changed. */
+/** A deep copy of a stand-in document with one item changed. */
 function withItem(change: (items: Record<string, unknown>[]) => void) {
-  const doc = structuredClone(syntheticDeepfakeDocument({ seed: 7, utterances: 4 }));
+  const doc = structuredClone(syntheticDocument(7)) as unknown as { results: Record<string, unknown>[] };
   change(doc.results);
   return doc;
 }
-const find = (items: Record<string, unknown>[], id: string, task: string) =>
-  items.find((i) => i.id === id && i.task === task) as Record<string, unknown>;
+/** The first item of a task (for diarization: the first carrying a speaker vector). */
+const first = (items: Record<string, unknown>[], task: string) =>
+  items.find((i) => i.task === task && (task !== 'diarization' || i.embedding)) as Record<string, unknown>;
+const sample = syntheticDocument(7).results;
+const firstFeatures = String(first(sample as never, 'features').id);
+const firstVoice = String(first(sample as never, 'diarization').id);
+const firstVerdict = String(first(sample as never, 'deepfake').id);
 
 describe('parseResultsDocument on the real Behavioral API document', () => {
   const parsed = parseResultsDocument(realDocument, { api: 'auto' });
@@ -70,47 +75,55 @@ describe('parseResultsDocument rejects what it cannot store, naming utterance an
 
   it('rejects a trimmed deepfake vector too', () => {
     const doc = withItem((items) => {
-      find(items, '0', 'features').embedding = '[0.24414099752902985, ..., -0.6791989803314209]';
+      first(items, 'features').embedding = '[0.24414099752902985, ..., -0.6791989803314209]';
     });
-    expect(rejection(doc)).toMatch(/^utterance "0", task features: .*trimmed/);
+    expect(rejection(doc)).toMatch(new RegExp(`^utterance "${firstFeatures}", task features: .*trimmed`));
   });
 
   it('rejects a wrong length', () => {
     const doc = withItem((items) => {
-      find(items, '1', 'diarization').embedding = JSON.stringify(new Array(191).fill(1));
+      first(items, 'diarization').embedding = JSON.stringify(new Array(191).fill(1));
     });
-    expect(rejection(doc)).toBe('utterance "1", task diarization: embedding has 191 values, expected 192');
+    expect(rejection(doc)).toBe(`utterance "${firstVoice}", task diarization: embedding has 191 values, expected 192`);
   });
 
   it('rejects NaN, strings and non-arrays', () => {
     const nan = withItem((items) => {
       const v = new Array(768).fill('1').join(',');
-      find(items, '0', 'features').embedding = `[NaN,${v.slice(2)}]`;
+      first(items, 'features').embedding = `[NaN,${v.slice(2)}]`;
     });
     expect(rejection(nan)).toMatch(/task features: .*contains NaN/);
     const text = withItem((items) => {
-      find(items, '0', 'features').embedding = JSON.stringify(['a', ...new Array(767).fill(0)]);
+      first(items, 'features').embedding = JSON.stringify(['a', ...new Array(767).fill(0)]);
     });
-    expect(rejection(text)).toBe('utterance "0", task features: embedding value 0 is "a", not a finite number');
+    expect(rejection(text)).toBe(
+      `utterance "${firstFeatures}", task features: embedding value 0 is "a", not a finite number`,
+    );
     const object = withItem((items) => {
-      find(items, '0', 'diarization').embedding = '{"a": 1}';
+      first(items, 'diarization').embedding = '{"a": 1}';
     });
-    expect(rejection(object)).toBe('utterance "0", task diarization: embedding is not an array (found object)');
+    expect(rejection(object)).toBe(
+      `utterance "${firstVoice}", task diarization: embedding is not an array (found object)`,
+    );
   });
 
   it('rejects an all-zero vector, which has no direction', () => {
     const doc = withItem((items) => {
-      find(items, '0', 'diarization').embedding = JSON.stringify(new Array(192).fill(0));
+      first(items, 'diarization').embedding = JSON.stringify(new Array(192).fill(0));
     });
-    expect(rejection(doc)).toMatch(/utterance "0", task diarization: embedding is all zeros/);
+    expect(rejection(doc)).toMatch(new RegExp(`utterance "${firstVoice}", task diarization: embedding is all zeros`));
   });
 
   it('rejects posteriors that are not probabilities, and unfinished or shapeless documents', () => {
     const doc = withItem((items) => {
-      const deepfake = find(items, '0', 'deepfake');
-      (deepfake.prediction as { posterior: string }[])[1] = { posterior: 'high', label: 'spoofed' } as never;
+      const deepfake = first(items, 'deepfake');
+      const predictions = deepfake.prediction as { label: string; posterior: string }[];
+      const spoofed = predictions.find((p) => p.label === 'spoofed') as { posterior: string };
+      spoofed.posterior = 'high';
     });
-    expect(rejection(doc)).toMatch(/utterance "0", task deepfake: posterior of "spoofed" is "high"/);
+    expect(rejection(doc)).toMatch(
+      new RegExp(`utterance "${firstVerdict}", task deepfake: posterior of "spoofed" is "high"`),
+    );
     expect(rejection({ pid: 1, cid: 1, code: 1, message: 'Processing', results: [] })).toMatch(
       /not a completed result \(code 1/,
     );
@@ -122,10 +135,10 @@ describe('parseResultsDocument rejects what it cannot store, naming utterance an
 
 describe('parseResultsDocument accepts every shape seen in the wild', () => {
   it('takes a bare results array, without pid', () => {
-    const doc = syntheticDeepfakeDocument({ seed: 3, utterances: 5 });
+    const doc = syntheticDocument(3);
     const parsed = parseResultsDocument(doc.results, { api: 'auto' });
     expect(parsed).toMatchObject({ api: 'deepfake', pid: null, cid: null });
-    expect(parsed.utterances).toHaveLength(5);
+    expect(parsed.utterances).toHaveLength(new Set(doc.results.map((i) => i.id)).size);
   });
 
   it('treats missing keys as null and uses st/et when the wire times are absent', () => {
@@ -150,7 +163,7 @@ describe('parseResultsDocument accepts every shape seen in the wild', () => {
   it('keeps unknown tasks without failing and reads string posteriors', () => {
     const doc = withItem((items) => {
       items.push({
-        id: '0',
+        id: firstFeatures,
         task: 'generator_detection',
         prediction: [{ label: 'tts-x', posterior: '0.7' }],
         embedding: 'whatever',
@@ -158,9 +171,10 @@ describe('parseResultsDocument accepts every shape seen in the wild', () => {
     });
     const parsed = parseResultsDocument(doc, { api: 'auto' });
     expect(parsed.api).toBe('deepfake');
-    expect(parsed.utterances[0]?.tasks).toContain('generator_detection');
-    expect(parsed.utterances[0]?.deepfakeEmbedding).toHaveLength(768);
-    expect(typeof parsed.utterances[0]?.pSpoofed).toBe('number');
+    const utterance = parsed.utterances.find((u) => u.upstreamId === firstFeatures);
+    expect(utterance?.tasks).toContain('generator_detection');
+    expect(utterance?.deepfakeEmbedding).toHaveLength(768);
+    expect(typeof utterance?.pSpoofed).toBe('number');
   });
 
   it('honours an explicit api over detection', () => {

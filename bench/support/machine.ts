@@ -33,6 +33,23 @@ export const benchmarkSettings = [
   'jit',
 ] as const;
 
+/** The host alone, for benchmarks that use no database. */
+export function describeHost(): Omit<Machine, 'postgres' | 'pgvector' | 'settings'> & {
+  postgres: null;
+  pgvector: null;
+  settings: Record<string, never>;
+} {
+  return {
+    cpus: os.availableParallelism(),
+    cpuModel: os.cpus()[0]?.model ?? 'unknown',
+    memGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+    node: process.version,
+    postgres: null,
+    pgvector: null,
+    settings: {},
+  };
+}
+
 /**
  * Describes the machine and the database server a benchmark ran on; pass the native PostgreSQL
  * database when the run has one, since its version and settings are what the numbers depend on.
@@ -49,10 +66,7 @@ export async function describeMachine(
     settings[name] = rows[0]?.[name] ?? '';
   }
   return {
-    cpus: os.availableParallelism(),
-    cpuModel: os.cpus()[0]?.model ?? 'unknown',
-    memGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
-    node: process.version,
+    ...describeHost(),
     postgres: server?.version ?? 'unknown',
     pgvector: await pgvectorVersion(database),
     settings,

@@ -1,11 +1,13 @@
 import { type ServerType, serve } from '@hono/node-server';
-import type { App } from './app.ts';
 
 /**
  * Listens on host:port (port 0 picks a free one) and resolves once the socket is bound.
  * @example const server = await listen(app, { host: '127.0.0.1', port: 0 }); await server.close();
  */
-export function listen(app: App, options: { host: string; port: number }) {
+export function listen(
+  app: { fetch: (request: Request) => Response | Promise<Response> },
+  options: { host: string; port: number },
+) {
   return new Promise<{ url: string; port: number; close: () => Promise<void> }>((resolve, reject) => {
     let server: ServerType;
     const onError = (error: Error) => reject(error);
