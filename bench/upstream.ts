@@ -13,6 +13,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { generateDemoCalls } from '../src/standin/demo-data.ts';
+import { encodeCallWav } from '../src/standin/wav.ts';
 import { createUpstreamClient } from '../src/upstream/client.ts';
 import { describeHost } from './support/machine.ts';
 import { recordResult } from './support/results.ts';
@@ -111,35 +113,47 @@ const client = createUpstreamClient({
   headersTimeoutMs: 600_000,
 });
 try {
-  const small = path.join(tmp, 'call.wav');
-  writeWav(small, 16_000); // 1 s
-  process.stderr.write(`submitting ${submissions} files with ${concurrency} in flight…\n`);
+  // upload memory first, in a fresh process state: 50 MB then 500 MB should cost the same (flat)
+  const uploadRss = async (megabytes: number) => {
+    const file = path.join(tmp, `upload-${megabytes}.wav`);
+    writeWav(file, megabytes * 1024 * 1024);
+    const before = process.memoryUsage().rss;
+    let peak = before;
+    const sampler = setInterval(() => {
+      peak = Math.max(peak, process.memoryUsage().rss);
+    }, 20);
+    const started = performance.now();
+    await client.submitFile({ file, name: `bench-upload-${megabytes}` });
+    const seconds = (performance.now() - started) / 1000;
+    clearInterval(sampler);
+    fs.rmSync(file);
+    return { seconds, before, growth: Math.max(peak, process.memoryUsage().rss) - before };
+  };
+  process.stderr.write(`uploading a 50 MB file, then a ${uploadMb} MB one…\n`);
+  const smallUpload = await uploadRss(50);
+  const bigUpload = await uploadRss(uploadMb);
+
+  // realistic calls: demo-data WAVs whose manifests give ~14 utterances and ~150 KB documents
+  const calls = [...generateDemoCalls({ calls: 100, speakers: 40, fraudsters: 2, campaigns: 2, seed: 1 })];
+  const files = calls.map(({ manifest }, i) => {
+    const file = path.join(tmp, `call-${i}.wav`);
+    fs.writeFileSync(file, encodeCallWav(manifest));
+    return file;
+  });
+  process.stderr.write(`submitting ${submissions} demo calls with ${concurrency} in flight…\n`);
   let started = performance.now();
   const processes = await inBatches(submissions, concurrency, (i) =>
-    client.submitFile({ file: small, name: `bench-${i}` }),
+    client.submitFile({ file: files[i % files.length] as string, name: `bench-${i}` }),
   );
   const submitSeconds = (performance.now() - started) / 1000;
   started = performance.now();
-  const documents = await inBatches(submissions, concurrency, async (i) =>
-    client.getResults(processes[i]?.pid as number),
-  );
+  let resultBytes = 0;
+  await inBatches(submissions, concurrency, async (i) => {
+    const results = await client.getResults(processes[i]?.pid as number);
+    if (results.jsonError) throw new Error(`results of ${processes[i]?.pid} are not JSON`);
+    resultBytes += results.rawBody.length;
+  });
   const resultsSeconds = (performance.now() - started) / 1000;
-  const resultBytes = documents.reduce((sum, d) => sum + d.rawBody.length, 0);
-  if (documents.some((d) => d.jsonError)) throw new Error('a results document was not JSON');
-
-  const big = path.join(tmp, 'big.wav');
-  writeWav(big, uploadMb * 1024 * 1024);
-  process.stderr.write(`uploading one ${uploadMb} MB file…\n`);
-  const baselineRss = process.memoryUsage().rss;
-  let peakRss = baselineRss;
-  const sampler = setInterval(() => {
-    peakRss = Math.max(peakRss, process.memoryUsage().rss);
-  }, 50);
-  started = performance.now();
-  await client.submitFile({ file: big, name: 'bench-big' });
-  const uploadSeconds = (performance.now() - started) / 1000;
-  clearInterval(sampler);
-  peakRss = Math.max(peakRss, process.memoryUsage().rss);
 
   const mib = (bytes: number) => Math.round((bytes / 2 ** 20) * 10) / 10;
   const figures = {
@@ -151,11 +165,11 @@ try {
     resultsPerSecond: Math.round((submissions / resultsSeconds) * 10) / 10,
     meanResultKiB: Math.round(resultBytes / submissions / 102.4) / 10,
     uploadMiB: uploadMb,
-    uploadSeconds: Math.round(uploadSeconds * 100) / 100,
-    uploadMiBPerSecond: Math.round((uploadMb / uploadSeconds) * 10) / 10,
-    clientRssBeforeUploadMiB: mib(baselineRss),
-    clientPeakRssDuringUploadMiB: mib(peakRss),
-    clientRssGrowthDuringUploadMiB: mib(peakRss - baselineRss),
+    uploadSeconds: Math.round(bigUpload.seconds * 100) / 100,
+    uploadMiBPerSecond: Math.round((uploadMb / bigUpload.seconds) * 10) / 10,
+    clientRssBeforeUploadMiB: mib(bigUpload.before),
+    clientRssGrowthDuringUploadMiB: mib(bigUpload.growth),
+    clientRssGrowthDuring50MiBUploadMiB: mib(smallUpload.growth),
   };
   const command = ['node', 'bench/upstream.ts', ...process.argv.slice(2)].join(' ');
   recordResult(benchDir, {
@@ -163,7 +177,7 @@ try {
     command,
     machine: describeHost(),
     figures,
-    summary: `${figures.submissionsPerSecond} submissions/s, ${figures.resultsPerSecond} results/s (stand-in, speed 0, ${concurrency} in flight); ${uploadMb} MB upload: client RSS +${figures.clientRssGrowthDuringUploadMiB} MiB`,
+    summary: `${figures.submissionsPerSecond} submissions/s, ${figures.resultsPerSecond} results/s of ${figures.meanResultKiB} KiB (stand-in, speed 0, ${concurrency} in flight); ${uploadMb} MB upload: client RSS +${figures.clientRssGrowthDuringUploadMiB} MiB (50 MB: +${figures.clientRssGrowthDuring50MiBUploadMiB})`,
   });
   process.stdout.write(`${JSON.stringify(figures, null, 2)}\n`);
 } finally {

@@ -70,3 +70,34 @@ describe('loadConfig', () => {
     );
   });
 });
+
+describe('upstreamTarget', () => {
+  it('is the real API when VOXTRACE_UPSTREAM_URL is set', async () => {
+    const { upstreamTarget } = await import('../src/upstream/from-config.ts');
+    const config = loadConfig({
+      VOXTRACE_UPSTREAM_URL: 'https://api.example.test/v5',
+      VOXTRACE_UPSTREAM_CID: '77',
+      VOXTRACE_UPSTREAM_TOKEN: 'secret',
+      VOXTRACE_UPSTREAM_API: 'behavioral',
+    });
+    expect(upstreamTarget(config)).toEqual({
+      baseUrl: 'https://api.example.test/v5',
+      cid: '77',
+      token: 'secret',
+      api: 'behavioral',
+      standin: false,
+    });
+  });
+
+  it('is the stand-in on its port otherwise, once its token is known', async () => {
+    const { upstreamTarget } = await import('../src/upstream/from-config.ts');
+    expect(upstreamTarget(loadConfig({}))).toBeNull();
+    expect(upstreamTarget(loadConfig({ VOXTRACE_STANDIN_PORT: '9999', VOXTRACE_STANDIN_TOKEN: 't' }))).toEqual({
+      baseUrl: 'http://127.0.0.1:9999/v5',
+      cid: '1',
+      token: 't',
+      api: 'deepfake',
+      standin: true,
+    });
+  });
+});

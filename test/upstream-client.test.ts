@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type FaultPlan, startStandin } from '../src/standin/server.ts';
+import { encodeCallWav } from '../src/standin/wav.ts';
 import { createUpstreamClient, PROCESS_STATUS, type UpstreamClient, UpstreamError } from '../src/upstream/client.ts';
 import { parseResultsDocument, ResultsDocumentError } from '../src/upstream/results.ts';
 
@@ -17,24 +18,9 @@ const retries: { operation: string; attempt: number; delayMs: number; reason: st
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'voxtrace-client-'));
 let wav: string;
 
-/** A tiny valid WAV (0.5 s of silence, 8 kHz mono 16-bit): the stand-in treats it as one unknown speaker. */
-function writeWav(file: string, seconds = 0.5, salt = 0) {
-  const samples = Math.round(8000 * seconds);
-  const buffer = Buffer.alloc(44 + samples * 2);
-  buffer.write('RIFF', 0);
-  buffer.writeUInt32LE(36 + samples * 2, 4);
-  buffer.write('WAVEfmt ', 8);
-  buffer.writeUInt32LE(16, 16);
-  buffer.writeUInt16LE(1, 20);
-  buffer.writeUInt16LE(1, 22);
-  buffer.writeUInt32LE(8000, 24);
-  buffer.writeUInt32LE(16000, 28);
-  buffer.writeUInt16LE(2, 32);
-  buffer.writeUInt16LE(16, 34);
-  buffer.write('data', 36);
-  buffer.writeUInt32LE(samples * 2, 40);
-  buffer.writeInt16LE(salt, 44);
-  fs.writeFileSync(file, buffer);
+/** A tiny valid WAV without a manifest: the stand-in hears one unknown speaker. */
+function writeWav(file: string) {
+  fs.writeFileSync(file, encodeCallWav(null, { audioSeconds: 0.5 }));
   return file;
 }
 
