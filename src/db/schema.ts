@@ -48,6 +48,18 @@ export const recordings = pgTable(
     rawDocument: jsonb('raw_document'),
     rawBody: text('raw_body'),
     error: text('error'),
+    // the uploaded audio while it waits in the spool (intake); null once stored and deleted
+    fileName: text('file_name'),
+    audioFormat: text('audio_format', { enum: ['wav', 'mp3'] }),
+    audioBytes: bigint('audio_bytes', { mode: 'number' }),
+    durationS: doublePrecision('duration_s'),
+    spoolFile: text('spool_file'),
+    // the job: attempts made, who holds the lease until when, when to look at it next
+    attempts: integer('attempts').notNull().default(0),
+    leaseOwner: text('lease_owner'),
+    leaseExpiresAt: timestamp('lease_expires_at', { withTimezone: true }),
+    nextAttemptAt: timestamp('next_attempt_at', { withTimezone: true }).notNull().defaultNow(),
+    submittedAt: timestamp('submitted_at', { withTimezone: true }),
     createdAt: createdAt(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
     completedAt: timestamp('completed_at', { withTimezone: true }),
@@ -65,7 +77,28 @@ export const recordings = pgTable(
     uniqueIndex('recordings_document_sha256_key').on(t.documentSha256).where(sql`${t.upstreamPid} is null`),
     index('recordings_status_idx').on(t.status),
     index('recordings_account_call_idx').on(t.accountRef, t.callAt),
+    // the worker's claim query: due, unfinished jobs only
+    index('recordings_claim_idx').on(t.nextAttemptAt).where(sql`${t.status} in ('queued', 'submitting', 'submitted')`),
+    index('recordings_created_idx').on(t.createdAt, t.id),
   ],
+);
+
+/**
+ * Outbox: one row per stored recording, written in the transaction that stores it, for the features
+ * that follow (re-identification, spoof clustering, alerts) to consume at their own pace.
+ */
+export const recordingEvents = pgTable(
+  'recording_events',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    recordingId: uuid('recording_id')
+      .notNull()
+      .references(() => recordings.id, { onDelete: 'cascade' }),
+    kind: text('kind', { enum: ['stored'] }).notNull(),
+    createdAt: createdAt(),
+    processedAt: timestamp('processed_at', { withTimezone: true }),
+  },
+  (t) => [index('recording_events_pending_idx').on(t.createdAt).where(sql`${t.processedAt} is null`)],
 );
 
 /** One upstream utterance: the items of a results document that share an `id`. */
