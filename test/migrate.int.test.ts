@@ -3,7 +3,13 @@ import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { queryRows } from '../src/db/client.ts';
-import { compareVersions, MINIMUM_PGVECTOR, migrateDatabase, warnIfOldPgvector } from '../src/db/migrate.ts';
+import {
+  compareVersions,
+  MINIMUM_PGVECTOR,
+  migrateDatabase,
+  migrationsFolder,
+  warnIfOldPgvector,
+} from '../src/db/migrate.ts';
 import { createLogger } from '../src/log.ts';
 import { createTestDatabase, engine, type TestDatabase } from './support/db.ts';
 
