@@ -57,10 +57,18 @@ const envSchema = z.object({
     )
     .optional(),
   VOXTRACE_WORKER_CONCURRENCY: z.coerce.number().int().min(1, 'must be ≥ 1').max(256).default(4),
-  VOXTRACE_LEASE_SECONDS: z.coerce.number().int().min(5, 'must be ≥ 5 seconds').default(60),
+  VOXTRACE_LEASE_SECONDS: z.coerce.number().int().min(2, 'must be ≥ 2 seconds').default(60),
   VOXTRACE_MAX_ATTEMPTS: z.coerce.number().int().min(1, 'must be ≥ 1').default(8),
   VOXTRACE_MAX_UPLOAD_MB: z.coerce.number().positive('must be > 0').default(200),
   VOXTRACE_KEEP_AUDIO: booleanFlag.default(false),
+  // test-only switches (crash tests): never set them in production
+  VOXTRACE_WORKER_UNSAFE: z
+    .string()
+    .trim()
+    .transform((v) => v.split(',').map((part) => part.trim()))
+    .pipe(z.array(z.enum(['no-lease-reclaim', 'no-submitting-lookup'])))
+    .optional(),
+  VOXTRACE_WORKER_PAUSE_BEFORE_STORE_MS: z.coerce.number().int().min(0).default(0),
 });
 
 export type Config = {
@@ -79,7 +87,13 @@ export type Config = {
     api: 'deepfake' | 'behavioral';
   };
   standin: { port: number; token: string | undefined; speed: number; faults: string | undefined };
-  worker: { concurrency: number; leaseSeconds: number; maxAttempts: number };
+  worker: {
+    concurrency: number;
+    leaseSeconds: number;
+    maxAttempts: number;
+    unsafe: ('no-lease-reclaim' | 'no-submitting-lookup')[];
+    pauseBeforeStoreMs: number;
+  };
   maxUploadBytes: number;
   keepAudio: boolean;
 };
@@ -142,6 +156,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       concurrency: e.VOXTRACE_WORKER_CONCURRENCY,
       leaseSeconds: e.VOXTRACE_LEASE_SECONDS,
       maxAttempts: e.VOXTRACE_MAX_ATTEMPTS,
+      unsafe: e.VOXTRACE_WORKER_UNSAFE ?? [],
+      pauseBeforeStoreMs: e.VOXTRACE_WORKER_PAUSE_BEFORE_STORE_MS,
     },
     maxUploadBytes: Math.round(e.VOXTRACE_MAX_UPLOAD_MB * 1024 * 1024),
     keepAudio: e.VOXTRACE_KEEP_AUDIO,

@@ -13,7 +13,13 @@ describe('loadConfig', () => {
     expect(config.autoMigrate).toBe(true);
     expect(config.upstream).toEqual({ url: undefined, cid: undefined, token: undefined, api: 'deepfake' });
     expect(config.standin).toMatchObject({ port: 8751, speed: 0.05 });
-    expect(config.worker).toEqual({ concurrency: 4, leaseSeconds: 60, maxAttempts: 8 });
+    expect(config.worker).toEqual({
+      concurrency: 4,
+      leaseSeconds: 60,
+      maxAttempts: 8,
+      unsafe: [],
+      pauseBeforeStoreMs: 0,
+    });
     expect(config.maxUploadBytes).toBe(200 * 1024 * 1024);
     expect(config.keepAudio).toBe(false);
   });
