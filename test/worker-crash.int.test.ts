@@ -1,0 +1,218 @@
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { eq, inArray } from 'drizzle-orm';
+import { afterEach, describe, expect } from 'vitest';
+import { recordings } from '../src/db/schema.ts';
+import { startStandin } from '../src/standin/server.ts';
+import { cleanEnv, cliPath, repoRoot } from './support/cli.ts';
+import { createTestDatabase, type TestDatabase } from './support/db.ts';
+import { itNotOnPglite } from './support/engine.ts';
+import { demoCallFiles, enqueueAudio } from './support/ingest.ts';
+import { ingestionViolations } from './support/invariants.ts';
+
+/**
+ * Two workers as separate OS processes against one PostgreSQL and the stand-in; one is killed
+ * with SIGKILL at each dangerous moment, and the other must finish every recording exactly once.
+ * PGlite serves one process, so these run on PostgreSQL only.
+ */
+
+type WorkerProcess = { child: ChildProcessWithoutNullStreams; output: () => string; pid: number };
+const children: ChildProcessWithoutNullStreams[] = [];
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function until<T>(
+  what: string,
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 30_000,
+) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+async function setUp() {
+  const database: TestDatabase = await createTestDatabase();
+  const standin = await startStandin({ port: 0, speed: 0 });
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'voxtrace-crash-'));
+  cleanups.push(async () => {
+    await standin.close();
+    await database.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+  const spoolDir = path.join(dataDir, 'spool');
+  const env = {
+    DATABASE_URL: database.url as string,
+    VOXTRACE_DATA_DIR: dataDir,
+    VOXTRACE_STANDIN_PORT: new URL(standin.url).port,
+    VOXTRACE_STANDIN_TOKEN: standin.token,
+    VOXTRACE_LEASE_SECONDS: '2',
+    VOXTRACE_WORKER_CONCURRENCY: '2',
+    VOXTRACE_LOG_LEVEL: 'info',
+    // lets a person rerun the crash tests with a safety switched off and watch them fail, e.g.
+    // VOXTRACE_TEST_WORKER_UNSAFE=no-lease-reclaim npx vitest run test/worker-crash.int.test.ts
+    ...(process.env.VOXTRACE_TEST_WORKER_UNSAFE
+      ? { VOXTRACE_WORKER_UNSAFE: process.env.VOXTRACE_TEST_WORKER_UNSAFE }
+      : {}),
+  };
+  async function startWorkerProcess(extra: Record<string, string> = {}): Promise<WorkerProcess> {
+    const child = spawn(process.execPath, [cliPath, 'worker'], { env: cleanEnv({ ...env, ...extra }), cwd: repoRoot });
+    children.push(child);
+    let output = '';
+    child.stdout.on('data', (d) => {
+      output += d;
+    });
+    child.stderr.on('data', (d) => {
+      output += d;
+    });
+    await until('the worker to start', () => output.includes('voxtrace worker '), 20_000);
+    return { child, output: () => output, pid: child.pid as number };
+  }
+  const calls = demoCallFiles(6, 11);
+  const enqueue = async (count: number) => {
+    const ids: string[] = [];
+    for (const call of calls.slice(0, count)) ids.push(await enqueueAudio(database.db, spoolDir, call.bytes));
+    return ids;
+  };
+  const rowsOf = (ids: string[]) => database.db.select().from(recordings).where(inArray(recordings.id, ids));
+  const drained = (ids: string[]) =>
+    until('every recording to be stored', async () => {
+      const rows = await rowsOf(ids);
+      return rows.every((r) => ['complete', 'failed', 'dead'].includes(r.status)) && rows;
+    });
+  const violations = () => ingestionViolations({ db: database.db, standinStats: standin.stats(), spoolDir });
+  /** The worker process holding a recording's lease (the owner id carries the pid). */
+  const holderOf = async (id: string, workers: WorkerProcess[]) => {
+    const [row] = await database.db
+      .select({ owner: recordings.leaseOwner })
+      .from(recordings)
+      .where(eq(recordings.id, id));
+    return workers.find((w) => row?.owner?.split(':')[1] === String(w.pid));
+  };
+  return { database, standin, enqueue, rowsOf, drained, violations, holderOf, startWorkerProcess };
+}
+
+/** Kill whichever worker holds the held submission: the upstream took the upload, no pid is stored. */
+async function killDuringHeldSubmission(
+  env: Awaited<ReturnType<typeof setUp>>,
+  survivorExtra: Record<string, string> = {},
+) {
+  env.standin.setFaults({ rules: [{ on: 'submit', fault: 'hold', times: 1 }] });
+  const first = await env.startWorkerProcess();
+  const second = await env.startWorkerProcess();
+  const ids = await env.enqueue(3);
+  await until('a submission to be held upstream', () => env.standin.stats().held === 1);
+  const held = await until('the held recording', async () => {
+    const rows = await env.rowsOf(ids);
+    return rows.find((r) => r.status === 'submitting' && r.upstreamPid === null && r.leaseOwner);
+  });
+  const victim = await until('its worker', () => env.holderOf(held.id, [first, second]));
+  const survivor = victim === first ? second : first;
+  victim.child.kill('SIGKILL');
+  await until('the victim to die', () => victim.child.exitCode !== null || victim.child.signalCode !== null);
+  return { ids, held, victim, survivor };
+}
+
+describe('two worker processes, one killed with SIGKILL (PostgreSQL)', () => {
+  itNotOnPglite(
+    'multi-process',
+    'killed after the upstream accepted the upload but before the pid was committed: the other adopts the process',
+    async () => {
+      const env = await setUp();
+      const { ids, held } = await killDuringHeldSubmission(env);
+      const rows = await env.drained(ids);
+      expect(rows.every((r) => r.status === 'complete')).toBe(true);
+      // exactly one upstream process per recording: the held one was adopted, not re-uploaded
+      expect(ids.map((id) => env.standin.stats().submissions[id])).toEqual([1, 1, 1]);
+      expect(rows.find((r) => r.id === held.id)?.upstreamPid).not.toBeNull();
+      expect(await env.violations()).toEqual([]);
+    },
+    60_000,
+  );
+
+  itNotOnPglite(
+    'multi-process',
+    'killed after the results arrived but before they were stored: the other stores them once',
+    async () => {
+      const env = await setUp();
+      const pausing = await env.startWorkerProcess({ VOXTRACE_WORKER_PAUSE_BEFORE_STORE_MS: '600000' });
+      const ids = await env.enqueue(4);
+      await until('results to arrive at the first worker', () => pausing.output().includes('pausing before storing'));
+      const other = await env.startWorkerProcess();
+      pausing.child.kill('SIGKILL');
+      const rows = await env.drained(ids);
+      expect(rows.every((r) => r.status === 'complete')).toBe(true);
+      expect(ids.map((id) => env.standin.stats().submissions[id])).toEqual([1, 1, 1, 1]);
+      expect(await env.violations()).toEqual([]);
+      expect(other.output()).toContain('stored');
+    },
+    60_000,
+  );
+
+  itNotOnPglite(
+    'multi-process',
+    'without the submitting look-up, the same crash uploads a recording twice (the invariant checker catches it)',
+    async () => {
+      const env = await setUp();
+      // both workers run without the look-up, so whichever survives resubmits
+      env.standin.setFaults({ rules: [{ on: 'submit', fault: 'hold', times: 1 }] });
+      const unsafe = { VOXTRACE_WORKER_UNSAFE: 'no-submitting-lookup' };
+      const first = await env.startWorkerProcess(unsafe);
+      const second = await env.startWorkerProcess(unsafe);
+      const ids = await env.enqueue(3);
+      await until('a submission to be held upstream', () => env.standin.stats().held === 1);
+      const held = await until('the held recording', async () =>
+        (await env.rowsOf(ids)).find((r) => r.status === 'submitting' && r.upstreamPid === null && r.leaseOwner),
+      );
+      const victim = await until('its worker', () => env.holderOf(held.id, [first, second]));
+      victim.child.kill('SIGKILL');
+      await env.drained(ids);
+      expect(env.standin.stats().submissions[held.id]).toBe(2);
+      expect(await env.violations()).toEqual([
+        expect.stringMatching(new RegExp(`recording ${held.id} .*submitted upstream 2 times`)),
+      ]);
+    },
+    60_000,
+  );
+
+  itNotOnPglite(
+    'multi-process',
+    'without lease reclaim, a crashed worker leaves its recording stuck (the invariant checker catches it)',
+    async () => {
+      const env = await setUp();
+      env.standin.setFaults({ rules: [{ on: 'submit', fault: 'hold', times: 1 }] });
+      const unsafe = { VOXTRACE_WORKER_UNSAFE: 'no-lease-reclaim' };
+      const first = await env.startWorkerProcess(unsafe);
+      const second = await env.startWorkerProcess(unsafe);
+      const ids = await env.enqueue(3);
+      await until('a submission to be held upstream', () => env.standin.stats().held === 1);
+      const held = await until('the held recording', async () =>
+        (await env.rowsOf(ids)).find((r) => r.status === 'submitting' && r.upstreamPid === null && r.leaseOwner),
+      );
+      const victim = await until('its worker', () => env.holderOf(held.id, [first, second]));
+      victim.child.kill('SIGKILL');
+      // the survivor finishes everything but what the dead worker still holds a lease on
+      await until('the survivor to finish the rest', async () =>
+        (await env.rowsOf(ids)).every(
+          (r) =>
+            ['complete', 'failed', 'dead'].includes(r.status) || r.leaseOwner?.split(':')[1] === String(victim.pid),
+        ),
+      );
+      await sleep(3 * 2000); // three lease lengths: a reclaiming worker would have taken it by now
+      const [row] = await env.rowsOf([held.id]);
+      expect(row?.status).toBe('submitting');
+      expect(await env.violations()).toContain(`recording ${held.id} is stuck in submitting`);
+    },
+    60_000,
+  );
+});
