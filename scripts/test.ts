@@ -173,7 +173,7 @@ export async function runTests(vitestArgs: string[]): Promise<number> {
     database = await findDatabase();
     say(`test database: ${database.how}`);
     const bin = (name: string) => path.join(root, 'node_modules/.bin', name);
-    await check('lint (biome)', bin('biome'), ['check', '.'], tally);
+    await check('lint (biome)', bin('biome'), ['check', '--error-on-warnings', '.'], tally);
     await check('typecheck (tsc)', bin('tsc'), ['-p', 'tsconfig.json'], tally);
     await runVitest('postgres', database.url, vitestArgs, tally);
     await runVitest('pglite', database.url, vitestArgs, tally);

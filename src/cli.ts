@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { Command, Option } from 'commander';
 import { sql } from 'drizzle-orm';
 import { type Config, ConfigError, loadConfig } from './config.ts';
@@ -8,8 +9,12 @@ import { NotFoundError } from './errors.ts';
 import { createApp } from './http/app.ts';
 import { listen } from './http/serve.ts';
 import { type ImportOutcome, importDocumentFile } from './import/import.ts';
+import { startWorker, type WorkerOptions } from './ingest/worker.ts';
 import { createApiKey, ensureFirstAdminKey, listApiKeys, revokeApiKey } from './keys/keys.ts';
 import { createLogger, type Logger } from './log.ts';
+import { spoolDirFor } from './recordings/spool.ts';
+import type { UpstreamClient } from './upstream/client.ts';
+import { upstreamClientFromConfig } from './upstream/from-config.ts';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 const err = (line: string) => process.stderr.write(`${line}\n`);
@@ -33,6 +38,70 @@ async function withDatabase<T>(
   }
 }
 
+function untilSignal(log: Logger): Promise<string> {
+  return new Promise((resolve) => {
+    const stop = (signal: string) => {
+      log.info({ signal }, 'shutting down');
+      resolve(signal);
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+}
+
+/**
+ * The worker, and an in-process stand-in when no upstream is configured. Stops in reverse order:
+ * the worker finishes its database writes and releases its leases before the stand-in goes away.
+ */
+async function startIngestion(config: Config, log: Logger, database: Database) {
+  let standin: Awaited<ReturnType<typeof import('./standin/server.ts').startStandin>> | null = null;
+  let standinToken = config.standin.token;
+  if (!config.upstream.url) {
+    const { startStandin } = await import('./standin/server.ts');
+    const { parseFaultPlan } = await import('./standin/faults.ts');
+    standin = await startStandin({
+      port: config.standin.port,
+      token: config.standin.token,
+      speed: config.standin.speed,
+      faults: config.standin.faults ? parseFaultPlan(config.standin.faults) : undefined,
+      log,
+    });
+    standinToken = standin.token;
+    out(`upstream: local stand-in on ${standin.url} (speed ${config.standin.speed}; no VOXTRACE_UPSTREAM_URL set)`);
+  } else {
+    out(`upstream: ${config.upstream.url} (${config.upstream.api} API)`);
+  }
+  const client = upstreamClientFromConfig(config, log, standinToken);
+  const worker = startWorker(workerOptions(config, log, database, client));
+  out(`worker: ${config.worker.concurrency} recordings in flight, spool ${spoolDirFor(config.dataDir)}`);
+  return {
+    async stop() {
+      await worker.stop();
+      await client.close();
+      await standin?.close();
+    },
+  };
+}
+
+function workerOptions(config: Config, log: Logger, database: Database, client: UpstreamClient): WorkerOptions {
+  fs.mkdirSync(spoolDirFor(config.dataDir), { recursive: true });
+  return {
+    db: database.db,
+    client,
+    log,
+    spoolDir: spoolDirFor(config.dataDir),
+    concurrency: config.worker.concurrency,
+    leaseSeconds: config.worker.leaseSeconds,
+    maxAttempts: config.worker.maxAttempts,
+    keepAudio: config.keepAudio,
+    unsafe: {
+      noLeaseReclaim: config.worker.unsafe.includes('no-lease-reclaim'),
+      noSubmittingLookup: config.worker.unsafe.includes('no-submitting-lookup'),
+    },
+    pauseBeforeStoreMs: config.worker.pauseBeforeStoreMs,
+  };
+}
+
 async function runServer(command: 'start' | 'serve') {
   const { config, log } = setup();
   const database = await openDatabase(config);
@@ -51,6 +120,11 @@ async function runServer(command: 'start' | 'serve') {
         await database.db.execute(sql`select 1`);
         return migrated;
       },
+      intake: {
+        spoolDir: spoolDirFor(config.dataDir),
+        maxUploadBytes: config.maxUploadBytes,
+        upstreamApi: config.upstream.api,
+      },
     });
     const server = await listen(app, { host: config.host, port: config.port });
     out(`voxtrace ${command}: API on ${server.url} (docs ${server.url}/docs)`);
@@ -59,16 +133,12 @@ async function runServer(command: 'start' | 'serve') {
       out(`admin key: ${adminKey}`);
       out(`(the admin key is shown once; it is also saved in ${config.dataDir}/admin-key, mode 600)`);
     }
+    // `start` is all-in-one: the worker too, and the stand-in when no upstream is configured
+    const ingestion = command === 'start' ? await startIngestion(config, log, database) : null;
     log.info({ url: server.url, database: database.description }, 'voxtrace is serving');
-    await new Promise<void>((resolve) => {
-      const stop = (signal: string) => {
-        log.info({ signal }, 'shutting down');
-        resolve();
-      };
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-    });
+    await untilSignal(log);
     await server.close();
+    await ingestion?.stop();
   } finally {
     await database.close();
   }
@@ -104,6 +174,29 @@ export function buildProgram(): Command {
     .command('serve')
     .description('run the API only')
     .action(() => runServer('serve'));
+
+  program
+    .command('worker')
+    .description(
+      'run an ingestion worker: submits queued recordings upstream and stores their results (any number may run)',
+    )
+    .action(async () => {
+      const { config, log } = setup();
+      const database = await openDatabase(config);
+      try {
+        if (config.autoMigrate) await migrateDatabase(database);
+        const client = upstreamClientFromConfig(config, log);
+        const worker = startWorker(workerOptions(config, log, database, client));
+        out(
+          `voxtrace worker ${worker.owner}: ${config.worker.concurrency} recordings in flight, database: ${database.description}`,
+        );
+        await untilSignal(log);
+        await worker.stop();
+        await client.close();
+      } finally {
+        await database.close();
+      }
+    });
 
   program
     .command('migrate')

@@ -26,3 +26,19 @@ export class InvalidInputError extends Error {
     this.errors = errors;
   }
 }
+
+/** The input is larger than the configured limit (an upload over VOXTRACE_MAX_UPLOAD_MB). */
+export class PayloadTooLargeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PayloadTooLargeError';
+  }
+}
+
+/** The input is not of a kind voxtrace can take (audio that is neither WAV nor MP3, a body that is not a form). */
+export class UnsupportedMediaError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UnsupportedMediaError';
+  }
+}

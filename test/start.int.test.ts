@@ -34,7 +34,13 @@ function startServer(command: string, env: Record<string, string>) {
   const ready = new Promise<string>((resolve, reject) => {
     child.stdout.on('data', (d) => {
       stdout += d;
-      if (/API on http:\/\/\S+/.test(stdout) && stdout.includes('database:')) setTimeout(() => resolve(stdout), 50);
+      if (
+        /API on http:\/\/\S+/.test(stdout) &&
+        stdout.includes('database:') &&
+        (command !== 'start' || stdout.includes('worker:'))
+      ) {
+        setTimeout(() => resolve(stdout), 50);
+      }
     });
     child.on('exit', (code) => reject(new Error(`voxtrace ${command} exited ${code}\n${stdout}\n${stderr}`)));
   });
@@ -47,7 +53,7 @@ describe(`./voxtrace start on ${engine}`, () => {
     const target = await createCliTarget();
     try {
       const port = await freePort();
-      const env = { ...target.env, VOXTRACE_PORT: String(port) };
+      const env = { ...target.env, VOXTRACE_PORT: String(port), VOXTRACE_STANDIN_PORT: String(await freePort()) };
       const first = startServer('start', env);
       const stdout = await first.ready;
       expect(stdout).toContain(`API on http://127.0.0.1:${port} (docs http://127.0.0.1:${port}/docs)`);

@@ -103,10 +103,7 @@ async function setUp() {
 }
 
 /** Kill whichever worker holds the held submission: the upstream took the upload, no pid is stored. */
-async function killDuringHeldSubmission(
-  env: Awaited<ReturnType<typeof setUp>>,
-  survivorExtra: Record<string, string> = {},
-) {
+async function killDuringHeldSubmission(env: Awaited<ReturnType<typeof setUp>>) {
   env.standin.setFaults({ rules: [{ on: 'submit', fault: 'hold', times: 1 }] });
   const first = await env.startWorkerProcess();
   const second = await env.startWorkerProcess();

@@ -1,7 +1,13 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { HTTPException } from 'hono/http-exception';
 import { requestId } from 'hono/request-id';
-import { ConflictError, InvalidInputError, NotFoundError } from '../errors.ts';
+import {
+  ConflictError,
+  InvalidInputError,
+  NotFoundError,
+  PayloadTooLargeError,
+  UnsupportedMediaError,
+} from '../errors.ts';
 import { keyRoutes } from '../keys/routes.ts';
 import { recordingRoutes } from '../recordings/routes.ts';
 import { mountDocs } from './docs.ts';
@@ -103,6 +109,8 @@ function mapError(
   if (error instanceof NotFoundError) return { code: 'not-found', detail: error.message };
   if (error instanceof ConflictError) return { code: 'conflict', detail: error.message };
   if (error instanceof InvalidInputError) return { code: 'validation', detail: error.message, errors: error.errors };
+  if (error instanceof PayloadTooLargeError) return { code: 'payload-too-large', detail: error.message };
+  if (error instanceof UnsupportedMediaError) return { code: 'unsupported-media-type', detail: error.message };
   if (error instanceof HTTPException) {
     const code = (Object.keys(problemCodes) as ProblemCode[]).find((k) => problemCodes[k].status === error.status);
     if (code && code !== 'internal') return { code, detail: error.message || problemCodes[code].title };

@@ -1,5 +1,6 @@
 import type { Db } from '../db/client.ts';
 import type { Logger } from '../log.ts';
+import type { IntakeSettings } from '../recordings/intake.ts';
 
 /** What every route handler may use; services get these values, never Hono's context. */
 export type AppDeps = {
@@ -7,6 +8,12 @@ export type AppDeps = {
   log: Logger;
   /** Answers /readyz: true once migrations ran and the database answers. */
   ready: () => Promise<boolean>;
+  /**
+   * Where uploads are spooled, how large they may be, and the upstream API they are queued for.
+   * Absent (as in tests of other features), `POST /v1/recordings` and retries answer 500.
+   * @example intake: { spoolDir: spoolDirFor(config.dataDir), maxUploadBytes: config.maxUploadBytes, upstreamApi: config.upstream.api }
+   */
+  intake?: IntakeSettings;
 };
 
 export type AppEnv = {

@@ -6,6 +6,7 @@ import { and, eq, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { recordingEvents, recordings } from '../db/schema.ts';
 import type { Logger } from '../log.ts';
+import { removeAbandonedUploads, removeSpoolFile, spoolFileExists, spoolPath } from '../recordings/spool.ts';
 import { insertDocumentRows, rowsForDocument } from '../recordings/store.ts';
 import { PROCESS_STATUS, type ProcessItem, type UpstreamClient, UpstreamError } from '../upstream/client.ts';
 import { parseResultsDocument, ResultsDocumentError } from '../upstream/results.ts';
@@ -75,7 +76,7 @@ export function startWorker(options: WorkerOptions) {
   const stats = { claimed: 0, stored: 0, failed: 0, dead: 0, retried: 0 };
 
   async function loop() {
-    await sweepSpool(options.db, options.spoolDir, log).catch((error) =>
+    await sweepSpool(options.db, options.spoolDir, options.keepAudio, log).catch((error) =>
       log.warn({ err: error }, 'spool sweep failed'),
     );
     while (!stopping) {
@@ -160,8 +161,10 @@ export function startWorker(options: WorkerOptions) {
     if (!recording.spoolFile) {
       throw new PermanentError('the audio of this recording is no longer in the spool');
     }
-    const file = path.join(options.spoolDir, recording.spoolFile);
-    if (!fs.existsSync(file)) throw new PermanentError(`the spooled audio ${recording.spoolFile} is missing`);
+    const file = spoolPath(options.spoolDir, recording.spoolFile);
+    if (!(await spoolFileExists(options.spoolDir, recording.spoolFile))) {
+      throw new PermanentError(`the spooled audio ${recording.spoolFile} is missing`);
+    }
     // recorded before the upload: a crash after the upstream's 200 leaves `submitting`, which the
     // next worker resolves by looking the process up by name instead of uploading twice
     await guardedUpdate(recording.id, { status: 'submitting' });
@@ -244,9 +247,7 @@ export function startWorker(options: WorkerOptions) {
     });
     stats.stored++;
     rlog.info({ pid, utterances: rows.utterances.length, voiceprints: rows.voiceprints.length }, 'stored');
-    if (!options.keepAudio && recording.spoolFile) {
-      fs.rmSync(path.join(options.spoolDir, recording.spoolFile), { force: true });
-    }
+    if (!options.keepAudio && recording.spoolFile) await removeSpoolFile(options.spoolDir, recording.spoolFile);
   }
 
   async function pollLater(recording: ClaimedRecording) {
@@ -282,7 +283,9 @@ export function startWorker(options: WorkerOptions) {
         attempts,
       );
     }
-    const delayMs = Math.round(Math.random() * Math.min(RETRY_MAX_MS, (options.retryBaseMs ?? RETRY_BASE_MS) * 2 ** (attempts - 1)));
+    const delayMs = Math.round(
+      Math.random() * Math.min(RETRY_MAX_MS, (options.retryBaseMs ?? RETRY_BASE_MS) * 2 ** (attempts - 1)),
+    );
     rlog.warn({ error: message, attempts, delayMs }, 'transient failure; will retry');
     stats.retried++;
     // the status stays as it is: a recording left `submitting` is looked up by name on its next
@@ -374,22 +377,31 @@ export type Worker = ReturnType<typeof startWorker>;
 /** An error no retry can fix: the recording fails with it. */
 class PermanentError extends Error {}
 
+// an upload younger than this may still be on its way into the database: leave it alone
+const ABANDONED_AFTER_MS = 60 * 60_000;
+
 /**
- * Deletes spooled audio whose recording is already stored: a crash between the storing commit and
- * the file's deletion leaves such a file behind.
+ * Keeps the spool to the audio of unstored recordings. Removes: audio of recordings already stored
+ * (a crash between the storing commit and the deletion leaves it), and, after an hour, uploads
+ * that never reached the database (a killed intake leaves a `.part` file, or a renamed file whose
+ * insert never ran).
  */
-async function sweepSpool(db: Db, spoolDir: string, log: Logger) {
+async function sweepSpool(db: Db, spoolDir: string, keepAudio: boolean, log: Logger) {
   if (!fs.existsSync(spoolDir)) return;
-  const files = fs.readdirSync(spoolDir).filter((f) => /^[0-9a-f-]{36}\.(wav|mp3)$/.test(f));
-  for (const file of files) {
-    const id = file.slice(0, 36);
+  for (const name of await removeAbandonedUploads(spoolDir, { olderThanMs: ABANDONED_AFTER_MS })) {
+    log.info({ file: name }, 'removed an abandoned upload');
+  }
+  const cutoff = Date.now() - ABANDONED_AFTER_MS;
+  for (const file of fs.readdirSync(spoolDir).filter((f) => /^[0-9a-f-]{36}\.(wav|mp3)$/.test(f))) {
     const [row] = await db
       .select({ status: recordings.status, spoolFile: recordings.spoolFile })
       .from(recordings)
-      .where(eq(recordings.id, id));
-    if (row && row.status === 'complete' && row.spoolFile === null) {
-      fs.rmSync(path.join(spoolDir, file), { force: true });
-      log.info({ file }, 'removed the spooled audio of a stored recording');
+      .where(eq(recordings.id, file.slice(0, 36)));
+    const stored = row?.status === 'complete' && row.spoolFile === null && !keepAudio;
+    const orphan = !row && fs.statSync(path.join(spoolDir, file)).mtimeMs < cutoff;
+    if (stored || orphan) {
+      await removeSpoolFile(spoolDir, file);
+      log.info({ file, reason: stored ? 'stored' : 'no recording' }, 'removed spooled audio');
     }
   }
 }

@@ -1,8 +1,195 @@
-import { asc, eq } from 'drizzle-orm';
+import { and, asc, desc, eq, gte, lt, type SQL, sql } from 'drizzle-orm';
+import { z } from 'zod';
 import type { Db } from '../db/client.ts';
-import { recordings, utterances, voiceprints } from '../db/schema.ts';
-import { NotFoundError } from '../errors.ts';
+import { type RecordingStatus, recordings, utterances, voiceprints } from '../db/schema.ts';
+import { InvalidInputError, NotFoundError } from '../errors.ts';
 import { isUuid } from '../ids.ts';
+
+/**
+ * The columns of a recording summary: everything but the raw upstream document and body, which
+ * can be megabytes and belong to the detail view only.
+ */
+export const recordingSummaryColumns = {
+  id: recordings.id,
+  status: recordings.status,
+  source: recordings.source,
+  sha256: recordings.sha256,
+  accountRef: recordings.accountRef,
+  channel: recordings.channel,
+  callAt: recordings.callAt,
+  meta: recordings.meta,
+  fileName: recordings.fileName,
+  audioFormat: recordings.audioFormat,
+  audioBytes: recordings.audioBytes,
+  durationS: recordings.durationS,
+  attempts: recordings.attempts,
+  error: recordings.error,
+  upstreamApi: recordings.upstreamApi,
+  upstreamCid: recordings.upstreamCid,
+  upstreamPid: recordings.upstreamPid,
+  createdAt: recordings.createdAt,
+  updatedAt: recordings.updatedAt,
+  completedAt: recordings.completedAt,
+};
+type SummaryRow = Pick<typeof recordings.$inferSelect, keyof typeof recordingSummaryColumns>;
+
+/** A recording without utterances, vectors or the raw document: what lists and intake answer. */
+export type RecordingSummary = ReturnType<typeof toRecordingSummary>;
+
+/**
+ * Shapes a row selected with `recordingSummaryColumns` for the API.
+ * @example const [row] = await db.select(recordingSummaryColumns).from(recordings); toRecordingSummary(row);
+ */
+export function toRecordingSummary(row: SummaryRow) {
+  return {
+    id: row.id,
+    status: row.status,
+    source: row.source,
+    sha256: row.sha256,
+    accountRef: row.accountRef,
+    channel: row.channel,
+    callAt: row.callAt?.toISOString() ?? null,
+    meta: row.meta,
+    fileName: row.fileName,
+    audioFormat: row.audioFormat,
+    audioBytes: row.audioBytes,
+    durationS: row.durationS,
+    attempts: row.attempts,
+    error: row.error,
+    upstream: { api: row.upstreamApi, cid: row.upstreamCid, pid: row.upstreamPid },
+    createdAt: row.createdAt.toISOString(),
+    updatedAt: row.updatedAt.toISOString(),
+    completedAt: row.completedAt?.toISOString() ?? null,
+  };
+}
+
+/**
+ * One recording's summary, or null when no recording has this id (or it is not a uuid).
+ * @example const summary = await findRecordingSummary(db, id);
+ */
+export async function findRecordingSummary(db: Db, id: string): Promise<RecordingSummary | null> {
+  if (!isUuid(id)) return null;
+  const [row] = await db.select(recordingSummaryColumns).from(recordings).where(eq(recordings.id, id));
+  return row ? toRecordingSummary(row) : null;
+}
+
+/**
+ * The summary of the recording whose audio has this sha256, or null.
+ * @example const existing = await findRecordingBySha256(db, sha256);
+ */
+export async function findRecordingBySha256(db: Db, sha256: string): Promise<RecordingSummary | null> {
+  const [row] = await db.select(recordingSummaryColumns).from(recordings).where(eq(recordings.sha256, sha256));
+  return row ? toRecordingSummary(row) : null;
+}
+
+const ISO_INSTANT_MESSAGE =
+  'must be an ISO-8601 date-time with a time zone (2026-03-01T09:30:00Z, 2026-03-01T10:30:00+01:00) or a date (2026-03-01, midnight UTC)';
+const isoDateTime = z.iso.datetime({ offset: true });
+const isoDate = z.iso.date();
+
+/**
+ * An instant as the API takes one (`callAt`, `from`, `to`): an ISO-8601 date-time with a time zone,
+ * or a plain date (midnight UTC). A local time without a zone is refused: it would name a
+ * different instant on every server.
+ * @example isoInstant.parse('2026-03-01T09:30:00Z'); // Date
+ */
+export const isoInstant = z
+  .string()
+  .trim()
+  .refine((v) => (isoDateTime.safeParse(v).success || isoDate.safeParse(v).success) && !Number.isNaN(Date.parse(v)), {
+    message: ISO_INSTANT_MESSAGE,
+  })
+  .transform((v) => new Date(v));
+
+export const LIST_LIMIT_DEFAULT = 50;
+export const LIST_LIMIT_MAX = 500;
+
+export type RecordingListFilters = {
+  status?: RecordingStatus;
+  accountRef?: string;
+  channel?: string;
+  /** `call_at` at or after this instant. */
+  from?: Date;
+  /** `call_at` before this instant (exclusive: consecutive ranges do not overlap). */
+  to?: Date;
+  /** Page size, 1–500; 50 when absent. */
+  limit?: number;
+  /** The `nextCursor` of the previous page. */
+  cursor?: string;
+};
+
+export type RecordingPage = { items: RecordingSummary[]; nextCursor: string | null };
+
+/** Where a page ends: the sort key of its last row, `created_at` in microseconds (the column's precision) and id. */
+type ListPosition = { createdAtMicros: string; id: string };
+
+/**
+ * Reads a list cursor; null when it is not one `listRecordings` gave out.
+ * @example if (!decodeListCursor(query.cursor)) reject('cursor');
+ */
+export function decodeListCursor(cursor: string): ListPosition | null {
+  if (!/^[A-Za-z0-9_-]{1,200}$/.test(cursor)) return null;
+  const [createdAtMicros, id, ...rest] = Buffer.from(cursor, 'base64url').toString('utf8').split(':');
+  if (rest.length > 0 || !createdAtMicros || !id) return null;
+  if (!/^-?\d{1,17}$/.test(createdAtMicros) || !isUuid(id)) return null;
+  return { createdAtMicros, id };
+}
+
+function encodeListCursor(position: ListPosition): string {
+  return Buffer.from(`${position.createdAtMicros}:${position.id}`, 'utf8').toString('base64url');
+}
+
+/**
+ * Recordings newest first, filtered, one page at a time. Keyset pagination on (created_at desc,
+ * id desc) — served by `recordings_created_idx` — so pages stay fast and stable while rows are
+ * added: a new upload lands before the first page, never shifting later ones.
+ * Throws InvalidInputError for a bad limit or cursor.
+ * @example
+ * const first = await listRecordings(db, { status: 'failed', limit: 100 });
+ * const second = await listRecordings(db, { status: 'failed', limit: 100, cursor: first.nextCursor ?? undefined });
+ */
+export async function listRecordings(db: Db, filters: RecordingListFilters = {}): Promise<RecordingPage> {
+  const limit = filters.limit ?? LIST_LIMIT_DEFAULT;
+  if (!Number.isInteger(limit) || limit < 1 || limit > LIST_LIMIT_MAX) {
+    const message = `limit must be a whole number from 1 to ${LIST_LIMIT_MAX}`;
+    throw new InvalidInputError(message, [{ path: 'limit', message }]);
+  }
+  const after = filters.cursor === undefined ? null : decodeListCursor(filters.cursor);
+  if (filters.cursor !== undefined && !after) {
+    const message = 'not a cursor from this list: pass nextCursor from the previous page unchanged';
+    throw new InvalidInputError(`cursor: ${message}`, [{ path: 'cursor', message }]);
+  }
+  const conditions: SQL[] = [];
+  if (filters.status) conditions.push(eq(recordings.status, filters.status));
+  if (filters.accountRef !== undefined) conditions.push(eq(recordings.accountRef, filters.accountRef));
+  if (filters.channel !== undefined) conditions.push(eq(recordings.channel, filters.channel));
+  if (filters.from) conditions.push(gte(recordings.callAt, filters.from));
+  if (filters.to) conditions.push(lt(recordings.callAt, filters.to));
+  if (after) {
+    // microseconds, not a JS Date: a Date keeps milliseconds only, and rows created within the
+    // same millisecond would be skipped or repeated across pages
+    conditions.push(
+      sql`(${recordings.createdAt}, ${recordings.id}) < (timestamptz 'epoch' + ${after.createdAtMicros}::bigint * interval '1 microsecond', ${after.id}::uuid)`,
+    );
+  }
+  const rows = await db
+    .select({
+      ...recordingSummaryColumns,
+      createdAtMicros: sql<string>`(extract(epoch from ${recordings.createdAt}) * 1000000)::bigint::text`,
+    })
+    .from(recordings)
+    .where(and(...conditions))
+    .orderBy(desc(recordings.createdAt), desc(recordings.id))
+    // one more than asked: tells whether another page follows without a count
+    .limit(limit + 1);
+  const page = rows.slice(0, limit);
+  const last = page.at(-1);
+  return {
+    items: page.map((row) => toRecordingSummary(row)),
+    nextCursor:
+      rows.length > limit && last ? encodeListCursor({ createdAtMicros: last.createdAtMicros, id: last.id }) : null,
+  };
+}
 
 export type RecordingInclude = { embeddings?: boolean; document?: boolean };
 
@@ -25,19 +212,7 @@ export async function getRecordingDetail(db: Db, id: string, include: RecordingI
     db.select().from(voiceprints).where(eq(voiceprints.recordingId, id)).orderBy(asc(voiceprints.speakerLabel)),
   ]);
   return {
-    id: recording.id,
-    status: recording.status,
-    source: recording.source,
-    sha256: recording.sha256,
-    accountRef: recording.accountRef,
-    channel: recording.channel,
-    callAt: recording.callAt?.toISOString() ?? null,
-    meta: recording.meta,
-    upstream: { api: recording.upstreamApi, cid: recording.upstreamCid, pid: recording.upstreamPid },
-    error: recording.error,
-    createdAt: recording.createdAt.toISOString(),
-    updatedAt: recording.updatedAt.toISOString(),
-    completedAt: recording.completedAt?.toISOString() ?? null,
+    ...toRecordingSummary(recording),
     utterances: utteranceRows.map((u) => ({
       id: u.id,
       upstreamId: u.upstreamId,

@@ -1,9 +1,18 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { recordingStatuses, upstreamApis } from '../db/schema.ts';
 import { requireScope } from '../http/auth.ts';
+import type { AppDeps } from '../http/env.ts';
 import { problemResponses } from '../http/problems.ts';
 import { createRouter } from '../http/router.ts';
-import { getRecordingDetail } from './queries.ts';
+import { createRecording, type IntakeSettings, retryRecording, UPLOAD_FIELDS } from './intake.ts';
+import {
+  decodeListCursor,
+  getRecordingDetail,
+  isoInstant,
+  LIST_LIMIT_DEFAULT,
+  LIST_LIMIT_MAX,
+  listRecordings,
+} from './queries.ts';
 
 const includeValues = ['embeddings', 'document'] as const;
 
@@ -42,25 +51,36 @@ const voiceprintSchema = z
   })
   .openapi('Voiceprint');
 
-export const recordingDetailSchema = z
+export const recordingSummarySchema = z
   .object({
     id: z.uuid(),
     status: z.enum(recordingStatuses),
     source: z.enum(['upload', 'import']),
-    sha256: z.string().nullable(),
+    sha256: z.string().nullable().openapi({ description: 'sha256 of the audio bytes; null for an imported document' }),
     accountRef: z.string().nullable(),
     channel: z.string().nullable(),
     callAt: z.string().nullable(),
     meta: z.record(z.string(), z.unknown()),
+    fileName: z.string().nullable().openapi({ description: "the uploader's file name, for display only" }),
+    audioFormat: z.enum(['wav', 'mp3']).nullable().openapi({ description: 'recognised from the content' }),
+    audioBytes: z.number().int().nullable(),
+    durationS: z.number().nullable().openapi({ description: 'seconds of audio, from the file itself' }),
+    attempts: z.number().int().openapi({ description: 'failed tries of the current submission' }),
+    error: z.string().nullable(),
     upstream: z.object({
       api: z.enum(upstreamApis).nullable(),
       cid: z.number().int().nullable(),
       pid: z.number().int().nullable(),
     }),
-    error: z.string().nullable(),
     createdAt: z.string(),
     updatedAt: z.string(),
     completedAt: z.string().nullable(),
+  })
+  .openapi('RecordingSummary');
+export type RecordingSummaryResponse = z.infer<typeof recordingSummarySchema>;
+
+export const recordingDetailSchema = recordingSummarySchema
+  .extend({
     utterances: z.array(utteranceSchema),
     voiceprints: z.array(voiceprintSchema),
     rawDocument: z
@@ -72,6 +92,10 @@ export const recordingDetailSchema = z
   .openapi('RecordingDetail');
 export type RecordingDetailResponse = z.infer<typeof recordingDetailSchema>;
 
+const recordingIdParams = z.object({
+  id: z.string().openapi({ param: { name: 'id', in: 'path' }, format: 'uuid' }),
+});
+
 export const getRecordingRoute = createRoute({
   method: 'get',
   path: '/v1/recordings/{id}',
@@ -81,7 +105,7 @@ export const getRecordingRoute = createRoute({
   security: [{ bearerAuth: [] }],
   middleware: requireScope('read'),
   request: {
-    params: z.object({ id: z.string().openapi({ param: { name: 'id', in: 'path' }, format: 'uuid' }) }),
+    params: recordingIdParams,
     query: z.object({
       include: z
         .string()
@@ -101,8 +125,160 @@ export const getRecordingRoute = createRoute({
   },
 });
 
+const LIMIT_MESSAGE = `must be a whole number from 1 to ${LIST_LIMIT_MAX}`;
+
+export const listRecordingsQuerySchema = z
+  .object({
+    status: z.enum(recordingStatuses).optional(),
+    accountRef: z.string().min(1, 'must not be empty').optional(),
+    channel: z.string().min(1, 'must not be empty').optional(),
+    from: isoInstant.optional().openapi({ description: 'callAt at or after this instant', example: '2026-03-01' }),
+    to: isoInstant
+      .optional()
+      .openapi({ description: 'callAt before this instant (exclusive)', example: '2026-04-01T00:00:00Z' }),
+    limit: z
+      .string()
+      .regex(/^\d{1,6}$/, LIMIT_MESSAGE)
+      .transform(Number)
+      .refine((n) => n >= 1 && n <= LIST_LIMIT_MAX, LIMIT_MESSAGE)
+      .optional()
+      .openapi({ description: `page size (default ${LIST_LIMIT_DEFAULT})`, example: String(LIST_LIMIT_DEFAULT) }),
+    cursor: z
+      .string()
+      .refine((v) => decodeListCursor(v) !== null, 'not a cursor from this list: pass nextCursor unchanged')
+      .optional()
+      .openapi({ description: 'nextCursor of the previous page' }),
+  })
+  .superRefine((query, ctx) => {
+    if (query.from && query.to && query.from > query.to) {
+      ctx.addIssue({ code: 'custom', path: ['to'], message: 'must not be before from' });
+    }
+  });
+
+export const listRecordingsRoute = createRoute({
+  method: 'get',
+  path: '/v1/recordings',
+  operationId: 'listRecordings',
+  summary: 'List recordings, newest first, with filters',
+  tags: ['recordings'],
+  security: [{ bearerAuth: [] }],
+  middleware: requireScope('read'),
+  request: { query: listRecordingsQuerySchema },
+  responses: {
+    200: {
+      description: 'One page; nextCursor is null on the last',
+      content: {
+        'application/json': {
+          schema: z
+            .object({ items: z.array(recordingSummarySchema), nextCursor: z.string().nullable() })
+            .openapi('RecordingPage'),
+        },
+      },
+    },
+    ...problemResponses('validation', 'unauthorized', 'forbidden'),
+  },
+});
+
+export const retryRecordingRoute = createRoute({
+  method: 'post',
+  path: '/v1/recordings/{id}/retry',
+  operationId: 'retryRecording',
+  summary: 'Queue a failed or dead recording again',
+  description:
+    'Resets attempts and error and submits the spooled audio again. 409 for any other status, for an imported ' +
+    'recording (it has no audio) and when the audio is no longer in the spool.',
+  tags: ['recordings'],
+  security: [{ bearerAuth: [] }],
+  middleware: requireScope('write'),
+  request: { params: recordingIdParams },
+  responses: {
+    200: { description: 'The recording, queued', content: { 'application/json': { schema: recordingSummarySchema } } },
+    ...problemResponses('unauthorized', 'forbidden', 'not-found', 'conflict'),
+  },
+});
+
+// Documentation only: @hono/zod-openapi would validate (and so buffer) a body declared through
+// `openapi()`. This body is streamed to disk by the intake service instead; see recordingRoutes.
+const createRecordingDoc = createRoute({
+  method: 'post',
+  path: '/v1/recordings',
+  operationId: 'createRecording',
+  summary: 'Upload a call recording (WAV or MP3) for analysis',
+  description:
+    'Streams the audio into the spool and queues it. The sha256 of the bytes makes this idempotent: 202 with a ' +
+    'new recording, 200 with the existing one when the same bytes were uploaded before. The format is recognised ' +
+    'from the content, not the file name. The size limit is VOXTRACE_MAX_UPLOAD_MB.',
+  tags: ['recordings'],
+  security: [{ bearerAuth: [] }],
+  request: {
+    body: {
+      required: true,
+      content: {
+        'multipart/form-data': {
+          schema: z
+            .object({
+              file: z.string().openapi({ type: 'string', format: 'binary', description: 'the audio: WAV or MP3' }),
+              accountRef: z.string().max(200).optional().openapi({ example: 'ACC-1042' }),
+              channel: z.string().max(200).optional().openapi({ example: 'phone' }),
+              callAt: z.string().optional().openapi({
+                description: 'ISO-8601 date-time with a time zone, or a date (midnight UTC); default: now',
+                example: '2026-03-01T09:30:00Z',
+              }),
+              meta: z
+                .string()
+                .optional()
+                .openapi({ description: 'a JSON object, as text', example: '{"agent":"A-17","queue":"cards"}' }),
+            })
+            .openapi('RecordingUpload', { description: `fields: ${UPLOAD_FIELDS.join(', ')}; no others` }),
+        },
+      },
+    },
+  },
+  responses: {
+    200: {
+      description: 'The same audio was uploaded before: that recording',
+      content: { 'application/json': { schema: recordingSummarySchema } },
+    },
+    202: {
+      description: 'Accepted and queued: the new recording',
+      content: { 'application/json': { schema: recordingSummarySchema } },
+    },
+    ...problemResponses('validation', 'unauthorized', 'forbidden', 'payload-too-large', 'unsupported-media-type'),
+  },
+});
+
+function intakeSettings(deps: AppDeps): IntakeSettings {
+  if (!deps.intake) throw new Error('recording intake is not configured: createApp needs deps.intake');
+  return deps.intake;
+}
+
 export function recordingRoutes() {
-  return createRouter().openapi(getRecordingRoute, async (c) => {
+  const router = createRouter();
+  router.openAPIRegistry.registerPath(createRecordingDoc);
+  router.post('/v1/recordings', requireScope('write'), async (c) => {
+    const { created, recording } = await createRecording(c.var.deps.db, intakeSettings(c.var.deps), {
+      body: c.req.raw.body,
+      contentType: c.req.header('content-type'),
+      contentLength: c.req.header('content-length'),
+    });
+    c.var.log.info(
+      { recordingId: recording.id, created, audioBytes: recording.audioBytes, sha256: recording.sha256 },
+      created ? 'recording queued' : 'recording already uploaded',
+    );
+    c.header('location', `/v1/recordings/${recording.id}`);
+    return c.json(recording, created ? 202 : 200);
+  });
+  router.openapi(listRecordingsRoute, async (c) => {
+    const page = await listRecordings(c.var.deps.db, c.req.valid('query'));
+    return c.json(page, 200);
+  });
+  router.openapi(retryRecordingRoute, async (c) => {
+    const { id } = c.req.valid('param');
+    const recording = await retryRecording(c.var.deps.db, intakeSettings(c.var.deps), id);
+    c.var.log.info({ recordingId: id }, 'recording queued again');
+    return c.json(recording, 200);
+  });
+  router.openapi(getRecordingRoute, async (c) => {
     const { id } = c.req.valid('param');
     const { include } = c.req.valid('query');
     const parts = new Set((include ?? '').split(',').map((p) => p.trim()));
@@ -112,4 +288,5 @@ export function recordingRoutes() {
     });
     return c.json(recordingDetailSchema.parse(detail), 200);
   });
+  return router;
 }
