@@ -8,6 +8,8 @@ COPY migrations ./migrations
 ENV NODE_ENV=production \
     VOXTRACE_HOST=0.0.0.0 \
     VOXTRACE_DATA_DIR=/data
+# a named volume mounted here inherits this ownership, so the unprivileged user can write its spool
+RUN mkdir -p /data && chown node:node /data
 EXPOSE 8750
 USER node
 CMD ["node", "src/cli.ts", "serve"]

@@ -77,7 +77,7 @@ async function startIngestion(config: Config, log: Logger, database: Database) {
   return {
     async stop() {
       await worker.stop();
-      await client.close();
+      await client.destroy();
       await standin?.close();
     },
   };
@@ -168,7 +168,10 @@ export function buildProgram(): Command {
   program
     .command('start')
     .description('run voxtrace: the API (embedded PGlite database unless DATABASE_URL is set)')
-    .action(() => runServer('start'));
+    .action(async () => {
+      await runServer('start');
+      process.exit(process.exitCode ?? 0); // see the worker command: abandoned steps may hold sockets
+    });
 
   program
     .command('serve')
@@ -192,10 +195,12 @@ export function buildProgram(): Command {
         );
         await untilSignal(log);
         await worker.stop();
-        await client.close();
+        await client.destroy();
       } finally {
         await database.close();
       }
+      // steps abandoned at shutdown may still hold sockets open: their leases are released, so go
+      process.exit(process.exitCode ?? 0);
     });
 
   program

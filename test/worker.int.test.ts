@@ -26,8 +26,20 @@ const spoolDir = fs.mkdtempSync(path.join(os.tmpdir(), 'voxtrace-spool-'));
 const calls = demoCallFiles(40, 5);
 let nextCall = 0;
 
+const storedHook: string[] = [];
+
 function runWorker(overrides: { maxAttempts?: number } = {}) {
   worker = startWorker({
+    hooks: {
+      afterStored: async (tx, recordingId) => {
+        // runs inside the storing transaction: the recording is visible to it as complete
+        const [row] = await tx
+          .select({ status: recordings.status })
+          .from(recordings)
+          .where(eq(recordings.id, recordingId));
+        if (row?.status === 'complete') storedHook.push(recordingId);
+      },
+    },
     db: database.db,
     client,
     log: createLogger('silent'),
@@ -97,11 +109,12 @@ afterAll(async () => {
 });
 
 describe(`ingestion worker on ${engine}: fault × outcome`, () => {
-  it('no fault: every recording stored once, spool emptied', async () => {
-    const { rows, violations, submissions } = await run({ rules: [] }, 4);
+  it('no fault: every recording stored once, spool emptied, the after-stored hook run once each', async () => {
+    const { ids, rows, violations, submissions } = await run({ rules: [] }, 4);
     expect(rows.map((r) => r.status)).toEqual(['complete', 'complete', 'complete', 'complete']);
     expect(submissions).toEqual([1, 1, 1, 1]);
     expect(violations).toEqual([]);
+    expect(storedHook.filter((id) => ids.includes(id)).sort()).toEqual([...ids].sort());
   });
 
   it('429 with Retry-After on submit: retried, stored once', async () => {

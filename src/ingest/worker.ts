@@ -70,6 +70,7 @@ export function startWorker(options: WorkerOptions) {
   const owner = `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   const log = options.log.child({ worker: owner });
   const inFlight = new Map<string, Promise<void>>();
+  const heartbeats = new Set<NodeJS.Timeout>();
   let stopping = false;
   let wake: () => void = () => {};
   const idleMs = options.idleMs ?? 500;
@@ -123,6 +124,7 @@ export function startWorker(options: WorkerOptions) {
       },
       Math.max(1000, (options.leaseSeconds * 1000) / 3),
     );
+    heartbeats.add(heartbeat);
     try {
       let pid = recording.upstreamPid;
       if (recording.status !== 'submitted' || pid === null) {
@@ -154,6 +156,7 @@ export function startWorker(options: WorkerOptions) {
       await recordFailure(recording, error, rlog).catch((e) => rlog.error({ err: e }, 'could not record a failure'));
     } finally {
       clearInterval(heartbeat);
+      heartbeats.delete(heartbeat);
     }
   }
 
@@ -356,14 +359,18 @@ export function startWorker(options: WorkerOptions) {
       return inFlight.size;
     },
     /**
-     * Stops claiming, lets steps in flight finish their database writes (up to `graceMs`), then
-     * releases every lease this worker still holds so that others can take over at once.
+     * Stops claiming, gives steps in flight `graceMs` to finish, then releases every lease this
+     * worker still holds so that others can take over at once. A step still waiting on the upstream
+     * then is safe to abandon: a recording left `submitting` is looked up by name by the next worker.
      */
-    async stop(graceMs = 10_000) {
+    async stop(graceMs = 5_000) {
       stopping = true;
       wake();
       await running;
       await Promise.race([Promise.allSettled(inFlight.values()), new Promise((r) => setTimeout(r, graceMs))]);
+      // steps still waiting on the upstream are abandoned: no more lease renewals for them
+      for (const heartbeat of heartbeats) clearInterval(heartbeat);
+      heartbeats.clear();
       await options.db
         .update(recordings)
         .set({ leaseOwner: null, leaseExpiresAt: null, updatedAt: new Date() })

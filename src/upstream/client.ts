@@ -354,7 +354,10 @@ export function createUpstreamClient(options: UpstreamClientOptions) {
       }
     },
 
+    /** Waits for calls in flight, then closes the pool. */
     close: () => agent.close(),
+    /** Closes the pool now, failing calls in flight (shutdown: their recordings are released first). */
+    destroy: () => agent.destroy(),
   };
 }
 
