@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { recordings } from '../src/db/schema.ts';
 import { startWorker, type Worker } from '../src/ingest/worker.ts';
 import { createLogger } from '../src/log.ts';
+import { retryRecording } from '../src/recordings/intake.ts';
 import { type FaultPlan, startStandin } from '../src/standin/server.ts';
 import { createUpstreamClient, type UpstreamClient } from '../src/upstream/client.ts';
 import { createTestDatabase, engine, type TestDatabase } from './support/db.ts';
@@ -248,5 +249,19 @@ describe(`ingestion worker on ${engine}: fault × outcome`, () => {
     const [done] = await drained([id as string]);
     expect(done?.status).toBe('complete');
     expect(standin.stats().submissions[id as string]).toBe(1);
+  });
+  // last: the retried recording's second submission would show in later runs' invariants
+  it('a failed recording retried: submitted afresh (its failed process is not adopted), then stored', async () => {
+    const first = await run({ rules: [{ on: 'submit', fault: 'fail', times: 1 }] }, 1);
+    const id = first.ids[0] as string;
+    expect(first.rows[0]?.status).toBe('failed');
+    await retryRecording(database.db, { spoolDir }, id);
+    runWorker();
+    const [done] = await drained([id]);
+    expect(done?.status).toBe('complete');
+    // two upstream processes for this recording: the failed one and the retry's, asked for by a person
+    expect(standin.stats().submissions[id]).toBe(2);
+    const violations = await ingestionViolations({ db: database.db, standinStats: standin.stats(), spoolDir });
+    expect(violations).toEqual([expect.stringMatching(new RegExp(`recording ${id} .*submitted upstream 2 times`))]);
   });
 });

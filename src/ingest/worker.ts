@@ -186,7 +186,8 @@ export function startWorker(options: WorkerOptions) {
     // the process cannot be older than the recording; a day of slack covers clock and time-zone skew
     const startDate = new Date(createdAt.getTime() - 86_400_000).toISOString().slice(0, 10);
     for await (const process of options.client.allProcesses({ startDate })) {
-      if (process.name === name) return process;
+      // a process that failed belongs to an earlier try that a retry has since replaced
+      if (process.name === name && process.status >= 0) return process;
     }
     return null;
   }

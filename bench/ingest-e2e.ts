@@ -1,0 +1,252 @@
+/**
+ * End-to-end ingestion benchmark: demo-data files → `voxtrace ingest` → API (`voxtrace serve`) →
+ * spool → 2 `voxtrace worker` processes → the stand-in (`voxtrace standin`, speed 0) → native
+ * PostgreSQL. Every piece is its own OS process, as in production.
+ *
+ *   node bench/ingest-e2e.ts [--recordings N] [--pglite]
+ *
+ * Default: 10,000 recordings (the benchmark refuses fewer). Figures: recordings, utterances,
+ * seconds (first upload to last recording stored), recordings/s, utterances/s, and the workers'
+ * peak RSS sampled every second. Targets on a 2-core machine: ≥ 50 recordings/s, RSS ≤ 300 MiB.
+ *
+ * --pglite: the same N (≥ 1,000) through `voxtrace start` (one process: API, worker and stand-in on
+ * embedded PGlite) and through the native setup above, in the same run, as a ratio
+ * (ingest-e2e-pglite.json).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { sql } from 'drizzle-orm';
+import { openPglite, openPostgres, queryRows } from '../src/db/client.ts';
+import { writeDemoData } from '../src/standin/demo-data.ts';
+import { adminQuery, databaseUrl } from '../test/support/postgres.ts';
+import { describeMachine } from './support/machine.ts';
+import { recordResult } from './support/results.ts';
+
+const benchDir = import.meta.dirname;
+const root = path.resolve(benchDir, '..');
+const cli = path.join(root, 'src/cli.ts');
+const serverUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const BENCH_DATABASE = 'voxtrace_bench_e2e';
+
+const { values } = parseArgs({
+  args: process.argv.slice(2),
+  options: { recordings: { type: 'string' }, pglite: { type: 'boolean', default: false } },
+});
+const pgliteMode = values.pglite ?? false;
+const recordings = Number(values.recordings ?? (pgliteMode ? 1000 : 10_000));
+const minimum = pgliteMode ? 1000 : 10_000;
+if (!Number.isInteger(recordings) || recordings < minimum) {
+  process.stderr.write(`bench/ingest-e2e: --recordings must be a whole number ≥ ${minimum} (got ${values.recordings})\n`);
+  process.exit(1);
+}
+
+const children: ChildProcess[] = [];
+process.on('exit', () => {
+  for (const child of children) child.kill('SIGKILL');
+});
+
+function freePortBase(): number {
+  return 21000 + (process.pid % 4000) * 2;
+}
+
+/** Starts a voxtrace command and resolves once its stdout shows `ready`. */
+function startProcess(args: string[], env: Record<string, string>, ready: RegExp): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [cli, ...args], {
+    cwd: root,
+    env: { ...process.env, VOXTRACE_LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  children.push(child);
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout?.on('data', (d) => {
+      out += d;
+      if (ready.test(out)) resolve(child);
+    });
+    child.on('exit', (code) => reject(new Error(`voxtrace ${args.join(' ')} exited ${code}:\n${out}`)));
+  });
+}
+
+/** Peak resident memory of processes, sampled every second from /proc. */
+function sampleRss(pids: number[]) {
+  let peak = 0;
+  const read = () => {
+    for (const pid of pids) {
+      try {
+        const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+        const kib = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+        peak = Math.max(peak, kib / 1024);
+      } catch {
+        // the process has ended
+      }
+    }
+  };
+  const timer = setInterval(read, 1000);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      read();
+      return Math.round(peak * 10) / 10;
+    },
+  };
+}
+
+function runIngest(dir: string, apiUrl: string, key: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cli, 'ingest', '--account-from-dir', '--wait', '--concurrency', '8', dir], {
+      cwd: root,
+      env: { ...process.env, VOXTRACE_API_URL: apiUrl, VOXTRACE_API_KEY: key },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    children.push(child);
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`ingest exited ${code}`))));
+  });
+}
+
+async function nativeRun(dir: string) {
+  await adminQuery(serverUrl, `drop database if exists ${BENCH_DATABASE} with (force)`);
+  await adminQuery(serverUrl, `create database ${BENCH_DATABASE}`);
+  const url = databaseUrl(serverUrl, BENCH_DATABASE);
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'voxtrace-bench-e2e-'));
+  const base = freePortBase();
+  const env = {
+    DATABASE_URL: url,
+    VOXTRACE_DATA_DIR: dataDir,
+    VOXTRACE_PORT: String(base),
+    VOXTRACE_STANDIN_PORT: String(base + 1),
+    VOXTRACE_STANDIN_TOKEN: 'bench',
+    VOXTRACE_STANDIN_SPEED: '0',
+  };
+  try {
+    await startProcess(['standin'], env, /stand-in on/);
+    const api = await startProcess(['serve'], env, /admin key: (vxt_\S+)/);
+    const key = fs.readFileSync(path.join(dataDir, 'admin-key'), 'utf8').trim();
+    const workers = await Promise.all([
+      startProcess(['worker'], env, /voxtrace worker /),
+      startProcess(['worker'], env, /voxtrace worker /),
+    ]);
+    const rss = sampleRss(workers.map((w) => w.pid as number));
+    const started = performance.now();
+    await runIngest(dir, `http://127.0.0.1:${base}`, key);
+    const seconds = (performance.now() - started) / 1000;
+    const workerMaxRssMiB = rss.stop();
+    const database = openPostgres(url);
+    try {
+      const [counts] = await queryRows<{ recordings: number; complete: number; utterances: number }>(
+        database.db,
+        sql`select (select count(*)::int from recordings) as recordings,
+                   (select count(*)::int from recordings where status = 'complete') as complete,
+                   (select count(*)::int from utterances) as utterances`,
+      );
+      const machine = await describeMachine(database);
+      for (const child of [api, ...workers]) child.kill('SIGTERM');
+      return { counts: counts as NonNullable<typeof counts>, seconds, workerMaxRssMiB, machine };
+    } finally {
+      await database.close();
+    }
+  } finally {
+    for (const child of children.splice(0)) child.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 1000));
+    await adminQuery(serverUrl, `drop database if exists ${BENCH_DATABASE} with (force)`);
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+async function pgliteRun(dir: string) {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'voxtrace-bench-e2e-pglite-'));
+  const base = freePortBase();
+  const env = {
+    VOXTRACE_DATA_DIR: dataDir,
+    VOXTRACE_PORT: String(base),
+    VOXTRACE_STANDIN_PORT: String(base + 1),
+    VOXTRACE_STANDIN_SPEED: '0',
+  };
+  try {
+    const start = await startProcess(['start'], env, /worker: /);
+    const key = fs.readFileSync(path.join(dataDir, 'admin-key'), 'utf8').trim();
+    const rss = sampleRss([start.pid as number]);
+    const started = performance.now();
+    await runIngest(dir, `http://127.0.0.1:${base}`, key);
+    const seconds = (performance.now() - started) / 1000;
+    const maxRssMiB = rss.stop();
+    start.kill('SIGTERM');
+    await new Promise((resolve) => start.on('exit', resolve));
+    const database = await openPglite(path.join(dataDir, 'db'));
+    try {
+      const [counts] = await queryRows<{ recordings: number; complete: number; utterances: number }>(
+        database.db,
+        sql`select (select count(*)::int from recordings) as recordings,
+                   (select count(*)::int from recordings where status = 'complete') as complete,
+                   (select count(*)::int from utterances) as utterances`,
+      );
+      return { counts: counts as NonNullable<typeof counts>, seconds, maxRssMiB };
+    } finally {
+      await database.close();
+    }
+  } finally {
+    for (const child of children.splice(0)) child.kill('SIGTERM');
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
+const command = ['node', 'bench/ingest-e2e.ts', ...process.argv.slice(2)].join(' ');
+const corpus = fs.mkdtempSync(path.join(os.tmpdir(), 'voxtrace-bench-corpus-'));
+try {
+  process.stderr.write(`writing ${recordings} demo-data calls…\n`);
+  await writeDemoData(corpus, {
+    calls: recordings,
+    speakers: Math.max(10, Math.round(recordings / 5)),
+    fraudsters: 10,
+    campaigns: 3,
+    seed: 1,
+  });
+  const native = await nativeRun(corpus);
+  if (native.counts.complete !== recordings) {
+    throw new Error(`native: ${native.counts.complete} of ${recordings} recordings stored`);
+  }
+  const nativeFigures = {
+    recordings: native.counts.complete,
+    utterances: native.counts.utterances,
+    seconds: round(native.seconds, 2),
+    recordingsPerSecond: round(native.counts.complete / native.seconds),
+    utterancesPerSecond: round(native.counts.utterances / native.seconds),
+    workerMaxRssMiB: native.workerMaxRssMiB,
+  };
+  if (!pgliteMode) {
+    recordResult(benchDir, {
+      name: 'ingest-e2e',
+      command,
+      machine: native.machine,
+      figures: nativeFigures,
+      summary: `${nativeFigures.recordingsPerSecond} recordings/s, ${nativeFigures.utterancesPerSecond} utterances/s over ${recordings} recordings (2 workers, stand-in speed 0, PostgreSQL); worker RSS ≤ ${nativeFigures.workerMaxRssMiB} MiB`,
+    });
+  } else {
+    const embedded = await pgliteRun(corpus);
+    if (embedded.counts.complete !== recordings) {
+      throw new Error(`pglite: ${embedded.counts.complete} of ${recordings} recordings stored`);
+    }
+    const pgliteFigures = {
+      recordings: embedded.counts.complete,
+      utterances: embedded.counts.utterances,
+      seconds: round(embedded.seconds, 2),
+      recordingsPerSecond: round(embedded.counts.complete / embedded.seconds),
+      utterancesPerSecond: round(embedded.counts.utterances / embedded.seconds),
+      startMaxRssMiB: embedded.maxRssMiB,
+    };
+    const ratio = round(pgliteFigures.recordingsPerSecond / nativeFigures.recordingsPerSecond, 3);
+    recordResult(benchDir, {
+      name: 'ingest-e2e-pglite',
+      command,
+      machine: native.machine,
+      figures: { postgres: nativeFigures, pglite: pgliteFigures, pgliteToPostgresRatio: ratio },
+      summary: `PGlite (voxtrace start, one process) ${pgliteFigures.recordingsPerSecond} recordings/s vs PostgreSQL ${nativeFigures.recordingsPerSecond} at N=${recordings}: ratio ${ratio}`,
+    });
+  }
+  process.stdout.write(`${JSON.stringify({ native: nativeFigures }, null, 2)}\n`);
+} finally {
+  fs.rmSync(corpus, { recursive: true, force: true });
+}
