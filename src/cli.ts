@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import { Command, Option } from 'commander';
 import { sql } from 'drizzle-orm';
 import { type Config, ConfigError, loadConfig } from './config.ts';
@@ -15,6 +16,9 @@ import { createLogger, type Logger } from './log.ts';
 import { spoolDirFor } from './recordings/spool.ts';
 import type { UpstreamClient } from './upstream/client.ts';
 import { upstreamClientFromConfig } from './upstream/from-config.ts';
+
+/** A mistake in the command line: one line, exit code 1. */
+class UsageError extends Error {}
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 const err = (line: string) => process.stderr.write(`${line}\n`);
@@ -102,7 +106,59 @@ function workerOptions(config: Config, log: Logger, database: Database, client: 
   };
 }
 
-async function runServer(command: 'start' | 'serve') {
+/**
+ * The demo corpus through the real path: demo-data files → API → spool → worker → stand-in →
+ * database, with the ingest command's progress display; then requests ready to paste.
+ */
+async function loadDemo(ctx: Parameters<AfterStart>[0], corpus: { calls: number; seed: number }) {
+  const { writeDemoData } = await import('./standin/demo-data.ts');
+  const { runIngest, formatIngestSummary, formatFailedRecordings } = await import('./ingest/upload.ts');
+  const dir = path.join(ctx.config.dataDir, `demo-calls-${corpus.calls}-seed-${corpus.seed}`);
+  if (!fs.existsSync(path.join(dir, 'truth.jsonl'))) {
+    err(`demo: writing ${corpus.calls} synthetic calls to ${dir}`);
+    await writeDemoData(dir, {
+      calls: corpus.calls,
+      speakers: Math.max(3, Math.round(corpus.calls / 3)),
+      fraudsters: Math.max(1, Math.round(corpus.calls / 40)),
+      campaigns: 3,
+      seed: corpus.seed,
+    });
+  }
+  // the demo acts as a client of its own API, with a key of its own
+  const { key } = await createApiKey(ctx.database.db, { scope: 'write', name: 'demo' });
+  err('demo: loading the calls through the API, the worker and the stand-in…');
+  const result = await runIngest({
+    apiUrl: ctx.apiUrl,
+    apiKey: key,
+    paths: [dir],
+    accountFromDir: true,
+    wait: true,
+    concurrency: 4,
+    progress: process.stderr,
+  });
+  for (const line of formatIngestSummary(result)) out(`demo: ${line}`);
+  for (const line of formatFailedRecordings(result)) err(line);
+  const admin = path.join(ctx.config.dataDir, 'admin-key');
+  const keyRef = fs.existsSync(admin) ? `$(cat ${admin})` : '<your admin key>';
+  out(
+    [
+      '',
+      'demo ready: try these (Ctrl-C stops voxtrace)',
+      `  key=${keyRef}`,
+      `  curl -s -H "Authorization: Bearer $key" '${ctx.apiUrl}/v1/recordings?status=complete&limit=5'`,
+      `  curl -s -H "Authorization: Bearer $key" '${ctx.apiUrl}/v1/recordings?accountRef=acc-0001'`,
+      `  id=$(curl -s -H "Authorization: Bearer $key" '${ctx.apiUrl}/v1/recordings?limit=1' | sed -E 's/.*"id":"([^"]+)".*/\\1/')`,
+      `  curl -s -H "Authorization: Bearer $key" "${ctx.apiUrl}/v1/recordings/$id?include=embeddings"`,
+      `  ./voxtrace ingest --url ${ctx.apiUrl} --key "$key" --account-from-dir --wait ${dir}   # again: all already known`,
+      `  open ${ctx.apiUrl}/docs`,
+      '',
+    ].join('\n'),
+  );
+}
+
+type AfterStart = (ctx: { config: Config; log: Logger; database: Database; apiUrl: string }) => Promise<void>;
+
+async function runServer(command: 'start' | 'serve', afterStart?: AfterStart) {
   const { config, log } = setup();
   const database = await openDatabase(config);
   let migrated = !config.autoMigrate;
@@ -129,6 +185,7 @@ async function runServer(command: 'start' | 'serve') {
     const server = await listen(app, { host: config.host, port: config.port });
     out(`voxtrace ${command}: API on ${server.url} (docs ${server.url}/docs)`);
     out(`database: ${database.description}`);
+    out(`data: ${config.dataDir} (spool ${spoolDirFor(config.dataDir)}, admin key file ${config.dataDir}/admin-key)`);
     if (adminKey) {
       out(`admin key: ${adminKey}`);
       out(`(the admin key is shown once; it is also saved in ${config.dataDir}/admin-key, mode 600)`);
@@ -136,7 +193,9 @@ async function runServer(command: 'start' | 'serve') {
     // `start` is all-in-one: the worker too, and the stand-in when no upstream is configured
     const ingestion = command === 'start' ? await startIngestion(config, log, database) : null;
     log.info({ url: server.url, database: database.description }, 'voxtrace is serving');
-    await untilSignal(log);
+    const signal = untilSignal(log);
+    await afterStart?.({ config, log, database, apiUrl: server.url });
+    await signal;
     await server.close();
     await ingestion?.stop();
   } finally {
@@ -171,6 +230,21 @@ export function buildProgram(): Command {
     .action(async () => {
       await runServer('start');
       process.exit(process.exitCode ?? 0); // see the worker command: abandoned steps may hold sockets
+    });
+
+  program
+    .command('demo')
+    .description('`start`, then a demo corpus of synthetic calls loaded through the real path, then requests to try')
+    .option('--calls <n>', 'calls in the demo corpus', '200')
+    .option('--seed <k>', 'the same seed makes the same corpus', '1')
+    .action(async (opts: { calls: string; seed: string }) => {
+      const calls = Number(opts.calls);
+      const seed = Number(opts.seed);
+      if (!Number.isInteger(calls) || calls < 1 || calls > 100_000)
+        throw new UsageError('--calls must be a whole number from 1 to 100000');
+      if (!Number.isInteger(seed) || seed < 1) throw new UsageError('--seed must be a positive whole number');
+      await runServer('start', (ctx) => loadDemo(ctx, { calls, seed }));
+      process.exit(process.exitCode ?? 0);
     });
 
   program
@@ -249,6 +323,59 @@ export function buildProgram(): Command {
           return count;
         });
         if (rejected > 0) process.exitCode = 1;
+      },
+    );
+
+  program
+    .command('ingest')
+    .description(
+      'upload call recordings (.wav/.mp3, directories recursively) through the API; re-running skips what is stored',
+    )
+    .argument('<path...>', 'audio files and directories')
+    .option('--account <ref>', 'account reference for every file')
+    .option('--account-from-dir', "account reference = each file's parent directory name (demo-data's layout)")
+    .option('--channel <channel>', 'channel to store with each recording')
+    .option('--wait', 'after uploading, wait until every recording is complete, failed or dead')
+    .option('--url <url>', 'API base URL (default: VOXTRACE_API_URL)')
+    .option('--key <key>', 'API key with the write scope (default: VOXTRACE_API_KEY)')
+    .option('--concurrency <n>', 'uploads in flight at once', '4')
+    .action(
+      async (
+        paths: string[],
+        opts: {
+          account?: string;
+          accountFromDir?: boolean;
+          channel?: string;
+          wait?: boolean;
+          url?: string;
+          key?: string;
+          concurrency: string;
+        },
+      ) => {
+        const { IngestError, formatFailedRecordings, formatIngestSummary, ingestExitCode, runIngest } = await import(
+          './ingest/upload.ts'
+        );
+        const { config } = setup();
+        try {
+          const result = await runIngest({
+            apiUrl: opts.url ?? config.apiUrl,
+            apiKey: opts.key ?? config.apiKey,
+            paths,
+            accountRef: opts.account,
+            accountFromDir: opts.accountFromDir,
+            channel: opts.channel,
+            wait: opts.wait,
+            concurrency: /^\d+$/.test(opts.concurrency) ? Number(opts.concurrency) : Number.NaN,
+            progress: process.stderr,
+          });
+          for (const line of formatFailedRecordings(result)) err(line);
+          for (const line of formatIngestSummary(result)) out(line);
+          process.exitCode = ingestExitCode(result);
+        } catch (error) {
+          if (!(error instanceof IngestError)) throw error;
+          err(`voxtrace ingest: ${error.message}`);
+          process.exitCode = 1;
+        }
       },
     );
 
@@ -388,7 +515,8 @@ async function main() {
       error instanceof ConfigError ||
       error instanceof DatabaseBusyError ||
       error instanceof MigrationError ||
-      error instanceof NotFoundError
+      error instanceof NotFoundError ||
+      error instanceof UsageError
     ) {
       // errors a user can act on: one line, no stack
       err(`voxtrace: ${error.message}`);
