@@ -259,6 +259,8 @@ describe(`ingestion worker on ${engine}: fault × outcome`, () => {
     runWorker();
     const [done] = await drained([id]);
     expect(done?.status).toBe('complete');
+    await worker?.stop(); // the spool file goes right after the commit: let the step finish
+    worker = undefined;
     // two upstream processes for this recording: the failed one and the retry's, asked for by a person
     expect(standin.stats().submissions[id]).toBe(2);
     const violations = await ingestionViolations({ db: database.db, standinStats: standin.stats(), spoolDir });
