@@ -39,7 +39,9 @@ const pgliteMode = values.pglite ?? false;
 const recordings = Number(values.recordings ?? (pgliteMode ? 1000 : 10_000));
 const minimum = pgliteMode ? 1000 : 10_000;
 if (!Number.isInteger(recordings) || recordings < minimum) {
-  process.stderr.write(`bench/ingest-e2e: --recordings must be a whole number ≥ ${minimum} (got ${values.recordings})\n`);
+  process.stderr.write(
+    `bench/ingest-e2e: --recordings must be a whole number ≥ ${minimum} (got ${values.recordings})\n`,
+  );
   process.exit(1);
 }
 

@@ -19,6 +19,7 @@ import type { IntakeSettings } from '../src/recordings/intake.ts';
 import type { RecordingSummaryResponse } from '../src/recordings/routes.ts';
 import { encodeCallWav } from '../src/standin/wav.ts';
 import { createTestDatabase, engine, type TestDatabase } from './support/db.ts';
+import { expectProblem } from './support/http.ts';
 import { must } from './support/must.ts';
 
 const MiB = 1024 * 1024;
@@ -74,19 +75,6 @@ function upload(parts: Part[], options: { key?: string | null; headers?: Record<
 
 const post = (url: string, key = keys.write) =>
   app.request(url, { method: 'POST', headers: { authorization: `Bearer ${key}` } });
-
-async function expectProblem(response: Response, status: number, code: string) {
-  expect(response.status).toBe(status);
-  expect(response.headers.get('content-type')).toBe('application/problem+json');
-  const body = await response.json();
-  expect(body).toMatchObject({
-    type: `/problems/${code}`,
-    status,
-    title: expect.any(String),
-    detail: expect.any(String),
-  });
-  return body as { detail: string; errors?: { path: string; message: string }[] };
-}
 
 async function recordingCount(): Promise<number> {
   const [row] = await queryRows<{ n: number }>(database.db, sql`select count(*)::int as n from recordings`);
