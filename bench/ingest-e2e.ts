@@ -195,6 +195,17 @@ async function pgliteRun(dir: string) {
 }
 
 const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
+
+/** The figures of one run: what was stored, and how fast. */
+function rates(counts: { complete: number; utterances: number }, seconds: number) {
+  return {
+    recordings: counts.complete,
+    utterances: counts.utterances,
+    seconds: round(seconds, 2),
+    recordingsPerSecond: round(counts.complete / seconds),
+    utterancesPerSecond: round(counts.utterances / seconds),
+  };
+}
 const command = ['node', 'bench/ingest-e2e.ts', ...process.argv.slice(2)].join(' ');
 const corpus = fs.mkdtempSync(path.join(os.tmpdir(), 'voxtrace-bench-corpus-'));
 try {
@@ -210,14 +221,7 @@ try {
   if (native.counts.complete !== recordings) {
     throw new Error(`native: ${native.counts.complete} of ${recordings} recordings stored`);
   }
-  const nativeFigures = {
-    recordings: native.counts.complete,
-    utterances: native.counts.utterances,
-    seconds: round(native.seconds, 2),
-    recordingsPerSecond: round(native.counts.complete / native.seconds),
-    utterancesPerSecond: round(native.counts.utterances / native.seconds),
-    workerMaxRssMiB: native.workerMaxRssMiB,
-  };
+  const nativeFigures = { ...rates(native.counts, native.seconds), workerMaxRssMiB: native.workerMaxRssMiB };
   if (!pgliteMode) {
     recordResult(benchDir, {
       name: 'ingest-e2e',
@@ -231,14 +235,7 @@ try {
     if (embedded.counts.complete !== recordings) {
       throw new Error(`pglite: ${embedded.counts.complete} of ${recordings} recordings stored`);
     }
-    const pgliteFigures = {
-      recordings: embedded.counts.complete,
-      utterances: embedded.counts.utterances,
-      seconds: round(embedded.seconds, 2),
-      recordingsPerSecond: round(embedded.counts.complete / embedded.seconds),
-      utterancesPerSecond: round(embedded.counts.utterances / embedded.seconds),
-      startMaxRssMiB: embedded.maxRssMiB,
-    };
+    const pgliteFigures = { ...rates(embedded.counts, embedded.seconds), startMaxRssMiB: embedded.maxRssMiB };
     const ratio = round(pgliteFigures.recordingsPerSecond / nativeFigures.recordingsPerSecond, 3);
     recordResult(benchDir, {
       name: 'ingest-e2e-pglite',
