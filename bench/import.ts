@@ -77,18 +77,22 @@ function writeDocuments(dir: string, documents: number, seed: number) {
   return { files, expected };
 }
 
+/** Migrates `database`, runs `run` on it, and closes it whatever happens. */
+async function migratedThen<T>(database: Database, run: (database: Database) => Promise<T>): Promise<T> {
+  try {
+    await migrateDatabase(database);
+    return await run(database);
+  } finally {
+    await database.close();
+  }
+}
+
 /** A fresh, migrated database on `engine` for the length of `run`, removed afterwards. */
 async function withFreshDatabase<T>(engine: Engine, run: (database: Database) => Promise<T>): Promise<T> {
   if (engine === 'pglite') {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'voxtrace-bench-pglite-'));
     try {
-      const database = await openPglite(path.join(dir, 'db'));
-      try {
-        await migrateDatabase(database);
-        return await run(database);
-      } finally {
-        await database.close();
-      }
+      return await migratedThen(await openPglite(path.join(dir, 'db')), run);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
@@ -98,13 +102,7 @@ async function withFreshDatabase<T>(engine: Engine, run: (database: Database) =>
   await adminQuery(serverUrl, `create database ${BENCH_DATABASE}`);
   try {
     // default connection settings, as `./voxtrace import` opens it: durable commits included
-    const database = openPostgres(databaseUrl(serverUrl, BENCH_DATABASE));
-    try {
-      await migrateDatabase(database);
-      return await run(database);
-    } finally {
-      await database.close();
-    }
+    return await migratedThen(openPostgres(databaseUrl(serverUrl, BENCH_DATABASE)), run);
   } finally {
     await adminQuery(serverUrl, `drop database if exists ${BENCH_DATABASE} with (force)`);
   }

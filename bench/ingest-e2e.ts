@@ -19,7 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { sql } from 'drizzle-orm';
-import { openPglite, openPostgres, queryRows } from '../src/db/client.ts';
+import { type Database, openPglite, openPostgres, queryRows } from '../src/db/client.ts';
 import { writeDemoData } from '../src/standin/demo-data.ts';
 import { adminQuery, databaseUrl } from '../test/support/postgres.ts';
 import { describeMachine } from './support/machine.ts';
@@ -108,6 +108,18 @@ function runIngest(dir: string, apiUrl: string, key: string): Promise<void> {
   });
 }
 
+/** What the run stored: recordings (all, and complete) and utterances. */
+async function storedCounts(database: Database) {
+  const [counts] = await queryRows<{ recordings: number; complete: number; utterances: number }>(
+    database.db,
+    sql`select (select count(*)::int from recordings) as recordings,
+               (select count(*)::int from recordings where status = 'complete') as complete,
+               (select count(*)::int from utterances) as utterances`,
+  );
+  if (!counts) throw new Error('the count query returned no row');
+  return counts;
+}
+
 async function nativeRun(dir: string) {
   await adminQuery(serverUrl, `drop database if exists ${BENCH_DATABASE} with (force)`);
   await adminQuery(serverUrl, `create database ${BENCH_DATABASE}`);
@@ -137,15 +149,10 @@ async function nativeRun(dir: string) {
     const workerMaxRssMiB = rss.stop();
     const database = openPostgres(url);
     try {
-      const [counts] = await queryRows<{ recordings: number; complete: number; utterances: number }>(
-        database.db,
-        sql`select (select count(*)::int from recordings) as recordings,
-                   (select count(*)::int from recordings where status = 'complete') as complete,
-                   (select count(*)::int from utterances) as utterances`,
-      );
+      const counts = await storedCounts(database);
       const machine = await describeMachine(database);
       for (const child of [api, ...workers]) child.kill('SIGTERM');
-      return { counts: counts as NonNullable<typeof counts>, seconds, workerMaxRssMiB, machine };
+      return { counts, seconds, workerMaxRssMiB, machine };
     } finally {
       await database.close();
     }
@@ -178,13 +185,8 @@ async function pgliteRun(dir: string) {
     await new Promise((resolve) => start.on('exit', resolve));
     const database = await openPglite(path.join(dataDir, 'db'));
     try {
-      const [counts] = await queryRows<{ recordings: number; complete: number; utterances: number }>(
-        database.db,
-        sql`select (select count(*)::int from recordings) as recordings,
-                   (select count(*)::int from recordings where status = 'complete') as complete,
-                   (select count(*)::int from utterances) as utterances`,
-      );
-      return { counts: counts as NonNullable<typeof counts>, seconds, maxRssMiB };
+      const counts = await storedCounts(database);
+      return { counts, seconds, maxRssMiB };
     } finally {
       await database.close();
     }

@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateDemoCalls } from '../src/standin/demo-data.ts';
 import type { CallManifest } from '../src/standin/manifest.ts';
+import type { ProcessItem } from '../src/standin/processes.ts';
 import { type Standin, startStandin } from '../src/standin/server.ts';
 import { encodeCallWav } from '../src/standin/wav.ts';
 import { parseResultsDocument } from '../src/upstream/results.ts';
@@ -24,16 +25,6 @@ type Item = {
   embedding: string | null;
 };
 type Document = { pid: number; cid: number; code: number; message: string; results: Item[] };
-type ProcessItem = {
-  pid: number;
-  cid: number;
-  name: string;
-  status: number;
-  statusmsg: string;
-  duration: number;
-  datetime: string;
-  meta: string | null;
-};
 
 const CID = 1234;
 const clientUrl = (s: Standin, api: Api = 'deepfake', cid: number | string = CID) =>
