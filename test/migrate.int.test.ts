@@ -55,6 +55,19 @@ describe(`migrations on ${engine}`, () => {
     ]);
   });
 
+  it('compress raw documents with lz4 where the server has it (PostgreSQL), and keep pglz where not (PGlite)', async () => {
+    const columns = await queryRows<{ attname: string; attcompression: string }>(
+      database.db,
+      sql`select attname, attcompression::text from pg_attribute
+          where attrelid = 'recordings'::regclass and attname in ('raw_document', 'raw_body') order by 1`,
+    );
+    const expected = engine === 'postgres' ? 'l' : '';
+    expect(columns).toEqual([
+      { attname: 'raw_body', attcompression: expected },
+      { attname: 'raw_document', attcompression: expected },
+    ]);
+  });
+
   it('record every committed migration and are idempotent', async () => {
     const again = await migrateDatabase(database);
     expect(compareVersions(again.pgvector, MINIMUM_PGVECTOR)).toBeGreaterThanOrEqual(0);
