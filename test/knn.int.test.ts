@@ -2,7 +2,7 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { queryRows } from '../src/db/client.ts';
 import { recordings, utterances, voiceprints } from '../src/db/schema.ts';
-import { findSimilarUtterances, similarUtterancesQuery } from '../src/spoofs/queries.ts';
+import { findSimilarSpoofs, similarSpoofsQuery } from '../src/spoofs/queries.ts';
 import { createVoiceModel, familyName } from '../src/standin/voices.ts';
 import { normalise } from '../src/vectors.ts';
 import { findSimilarVoiceprints, similarVoiceprintsQuery } from '../src/voices/queries.ts';
@@ -13,6 +13,7 @@ const model = createVoiceModel(42);
 let database: TestDatabase;
 let speakerVectors: number[][];
 let deepfakeVectors: number[][];
+const isSpoof = (i: number) => i % 10 === 0;
 
 async function explain(query: ReturnType<typeof sql>): Promise<string> {
   const rows = await queryRows<{ 'QUERY PLAN': string }>(database.db, sql`explain ${query}`);
@@ -39,7 +40,7 @@ beforeAll(async () => {
           speakerId: `speaker-${i % 500}`,
           callKey: `call-${i % 1000}`,
           utteranceId: String(i),
-          spoofFamily: i % 10 === 0 ? familyName(i % 5) : null,
+          spoofFamily: isSpoof(i) ? familyName(i % 5) : null,
         }),
       ).unit,
   );
@@ -68,6 +69,7 @@ beforeAll(async () => {
         upstreamId: String(i + j),
         deepfakeEmbedding,
         deepfakeRawNorm: 7,
+        deepfakeLabel: isSpoof(i + j) ? 'spoofed' : 'bonafide',
       })),
     );
   }
@@ -86,9 +88,9 @@ describe(`kNN queries on ${engine} use the HNSW indexes (${ROWS} rows, after ANA
     expect(plan).not.toMatch(/Seq Scan/);
   });
 
-  it('similar deepfake utterances: index scan on utterances_deepfake_embedding_hnsw', async () => {
-    const plan = await explain(similarUtterancesQuery(deepfakeVectors[7] as number[], 10));
-    expect(plan).toMatch(/Index Scan using utterances_deepfake_embedding_hnsw on utterances/);
+  it('similar spoofs: index scan on the partial utterances_spoofed_embedding_hnsw', async () => {
+    const plan = await explain(similarSpoofsQuery(deepfakeVectors[7] as number[], 10));
+    expect(plan).toMatch(/Index Scan using utterances_spoofed_embedding_hnsw on utterances/);
     expect(plan).not.toMatch(/Seq Scan/);
   });
 
@@ -98,12 +100,24 @@ describe(`kNN queries on ${engine} use the HNSW indexes (${ROWS} rows, after ANA
     expect(voices[0]?.speakerLabel).toBe('SPEAKER_123');
     expect(voices[0]?.similarity).toBeCloseTo(1, 5);
     expect(voices[1]?.similarity).toBeLessThan(0.9);
-    const spoofs = await findSimilarUtterances(database.db, deepfakeVectors[321] as number[], 3);
+    const spoofs = await findSimilarSpoofs(database.db, deepfakeVectors[320] as number[], 3);
     expect(spoofs[0]?.similarity).toBeCloseTo(1, 2);
+  });
+
+  it('similar spoofs answers spoofed utterances only, whatever the query vector', async () => {
+    // a bonafide utterance's own vector: its exact match is not a spoof, so it must not come back
+    const hits = await findSimilarSpoofs(database.db, deepfakeVectors[321] as number[], 20);
+    expect(hits).toHaveLength(20);
+    expect(hits[0]?.similarity).toBeLessThan(0.99);
+    const labels = await queryRows<{ deepfake_label: string }>(
+      database.db,
+      sql`select distinct deepfake_label from utterances where id in ${hits.map((h) => h.utteranceId)}`,
+    );
+    expect(labels).toEqual([{ deepfake_label: 'spoofed' }]);
   });
 
   it('rejects a vector of the wrong dimension', () => {
     expect(() => similarVoiceprintsQuery([1, 2, 3], 10)).toThrow(/192 values, got 3/);
-    expect(() => similarUtterancesQuery([1], 10)).toThrow(/768 values, got 1/);
+    expect(() => similarSpoofsQuery([1], 10)).toThrow(/768 values, got 1/);
   });
 });

@@ -41,7 +41,10 @@ describe(`migrations on ${engine}`, () => {
       sql`select indexname, indexdef from pg_indexes where indexdef ilike '%using hnsw%' order by 1`,
     );
     expect(indexes).toHaveLength(2);
-    expect(indexes[0]?.indexdef).toMatch(/utterances USING hnsw \(deepfake_embedding halfvec_cosine_ops\)/);
+    // partial: spoofed utterances only (what spoof-cluster search looks among)
+    expect(indexes[0]?.indexdef).toMatch(
+      /utterances USING hnsw \(deepfake_embedding halfvec_cosine_ops\) WHERE \(deepfake_label = 'spoofed'::text\)/,
+    );
     expect(indexes[1]?.indexdef).toMatch(/voiceprints USING hnsw \(embedding vector_cosine_ops\)/);
     const columns = await queryRows<{ column_name: string; type: string }>(
       database.db,

@@ -4,7 +4,7 @@ import { type Db, queryRows } from '../db/client.ts';
 import { DEEPFAKE_DIMENSIONS } from '../db/schema.ts';
 import { InvalidInputError } from '../errors.ts';
 
-export type SimilarUtterance = {
+export type SimilarSpoof = {
   utteranceId: string;
   recordingId: string;
   pSpoofed: number | null;
@@ -12,11 +12,13 @@ export type SimilarUtterance = {
 };
 
 /**
- * The k utterances nearest in the deepfake (768-d) space, answered from the HNSW index
- * `utterances_deepfake_embedding_hnsw`: order by `<=>` alone with a LIMIT, nothing else.
- * @example const sql = similarUtterancesQuery(unitVector, 10);
+ * The k spoofed utterances (upstream label `spoofed`) nearest in the deepfake (768-d) space: the
+ * members of the spoof clusters a voice sits closest to. Answered from the partial HNSW index
+ * `utterances_spoofed_embedding_hnsw`, whose predicate the WHERE clause repeats verbatim; order by
+ * `<=>` alone with a LIMIT. The query vector itself may come from any utterance, spoofed or not.
+ * @example const sql = similarSpoofsQuery(unitVector, 10);
  */
-export function similarUtterancesQuery(vector: readonly number[], k: number) {
+export function similarSpoofsQuery(vector: readonly number[], k: number) {
   if (vector.length !== DEEPFAKE_DIMENSIONS) {
     throw new InvalidInputError(`a deepfake vector has ${DEEPFAKE_DIMENSIONS} values, got ${vector.length}`);
   }
@@ -25,14 +27,15 @@ export function similarUtterancesQuery(vector: readonly number[], k: number) {
     select id as "utteranceId", recording_id as "recordingId", p_spoofed as "pSpoofed",
            1 - (deepfake_embedding <=> ${literal}::halfvec(768)) as similarity
     from utterances
+    where deepfake_label = 'spoofed'
     order by deepfake_embedding <=> ${literal}::halfvec(768)
     limit ${k}`;
 }
 
 /**
- * @example const hits = await findSimilarUtterances(db, vector, 10);
+ * @example const hits = await findSimilarSpoofs(db, vector, 10);
  */
-export async function findSimilarUtterances(db: Db, vector: readonly number[], k: number): Promise<SimilarUtterance[]> {
-  const rows = await queryRows<SimilarUtterance>(db, similarUtterancesQuery(vector, k));
+export async function findSimilarSpoofs(db: Db, vector: readonly number[], k: number): Promise<SimilarSpoof[]> {
+  const rows = await queryRows<SimilarSpoof>(db, similarSpoofsQuery(vector, k));
   return rows.map((r) => ({ ...r, similarity: Number(r.similarity) }));
 }
