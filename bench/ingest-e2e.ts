@@ -22,6 +22,7 @@ import { sql } from 'drizzle-orm';
 import { type Database, openPglite, openPostgres, queryRows } from '../src/db/client.ts';
 import { writeDemoData } from '../src/standin/demo-data.ts';
 import { adminQuery, databaseUrl } from '../test/support/postgres.ts';
+import { cpuAccount } from './support/cpu.ts';
 import { describeMachine } from './support/machine.ts';
 import { recordResult } from './support/results.ts';
 
@@ -96,16 +97,18 @@ function sampleRss(pids: number[]) {
   };
 }
 
-function runIngest(dir: string, apiUrl: string, key: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, 'ingest', '--account-from-dir', '--wait', '--concurrency', '8', dir], {
-      cwd: root,
-      env: { ...process.env, VOXTRACE_API_URL: apiUrl, VOXTRACE_API_KEY: key },
-      stdio: ['ignore', 'inherit', 'inherit'],
-    });
-    children.push(child);
+/** Starts `voxtrace ingest --wait` on the corpus; `done` settles when it exits. */
+function runIngest(dir: string, apiUrl: string, key: string) {
+  const child = spawn(process.execPath, [cli, 'ingest', '--account-from-dir', '--wait', '--concurrency', '8', dir], {
+    cwd: root,
+    env: { ...process.env, VOXTRACE_API_URL: apiUrl, VOXTRACE_API_KEY: key },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  children.push(child);
+  const done = new Promise<void>((resolve, reject) => {
     child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`ingest exited ${code}`))));
   });
+  return { pid: child.pid as number, done };
 }
 
 /** What the run stored: recordings (all, and complete) and utterances. */
@@ -135,7 +138,7 @@ async function nativeRun(dir: string) {
     VOXTRACE_STANDIN_SPEED: '0',
   };
   try {
-    await startProcess(['standin'], env, /stand-in on/);
+    const standin = await startProcess(['standin'], env, /stand-in on/);
     const api = await startProcess(['serve'], env, /admin key: (vxt_\S+)/);
     const key = fs.readFileSync(path.join(dataDir, 'admin-key'), 'utf8').trim();
     const workers = await Promise.all([
@@ -144,15 +147,23 @@ async function nativeRun(dir: string) {
     ]);
     const rss = sampleRss(workers.map((w) => w.pid as number));
     const started = performance.now();
-    await runIngest(dir, `http://127.0.0.1:${base}`, key);
+    const ingest = runIngest(dir, `http://127.0.0.1:${base}`, key);
+    const cpu = cpuAccount({
+      standin: () => [standin.pid as number],
+      api: () => [api.pid as number],
+      workers: () => workers.map((w) => w.pid as number),
+      ingest: () => [ingest.pid],
+    });
+    await ingest.done;
     const seconds = (performance.now() - started) / 1000;
     const workerMaxRssMiB = rss.stop();
+    const cpuSeconds = cpu.stop();
     const database = openPostgres(url);
     try {
       const counts = await storedCounts(database);
       const machine = await describeMachine(database);
       for (const child of [api, ...workers]) child.kill('SIGTERM');
-      return { counts, seconds, workerMaxRssMiB, machine };
+      return { counts, seconds, workerMaxRssMiB, cpuSeconds, machine };
     } finally {
       await database.close();
     }
@@ -178,7 +189,7 @@ async function pgliteRun(dir: string) {
     const key = fs.readFileSync(path.join(dataDir, 'admin-key'), 'utf8').trim();
     const rss = sampleRss([start.pid as number]);
     const started = performance.now();
-    await runIngest(dir, `http://127.0.0.1:${base}`, key);
+    await runIngest(dir, `http://127.0.0.1:${base}`, key).done;
     const seconds = (performance.now() - started) / 1000;
     const maxRssMiB = rss.stop();
     start.kill('SIGTERM');
@@ -223,7 +234,12 @@ try {
   if (native.counts.complete !== recordings) {
     throw new Error(`native: ${native.counts.complete} of ${recordings} recordings stored`);
   }
-  const nativeFigures = { ...rates(native.counts, native.seconds), workerMaxRssMiB: native.workerMaxRssMiB };
+  const nativeFigures = {
+    ...rates(native.counts, native.seconds),
+    workerMaxRssMiB: native.workerMaxRssMiB,
+    // where the 2 cores went: CPU seconds per process role during the run
+    cpuSeconds: native.cpuSeconds,
+  };
   if (!pgliteMode) {
     recordResult(benchDir, {
       name: 'ingest-e2e',
