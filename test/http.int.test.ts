@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../src/http/app.ts';
@@ -8,6 +10,7 @@ import type { RecordingDetailResponse } from '../src/recordings/routes.ts';
 import { createTestDatabase, engine, type TestDatabase } from './support/db.ts';
 import { expectProblem } from './support/http.ts';
 import { must } from './support/must.ts';
+import { syntheticDocument } from './support/synthetic-documents.ts';
 
 const realFile = path.resolve(import.meta.dirname, '../../shared/upstream/real-results-behavioral-1speaker.json');
 
@@ -120,6 +123,26 @@ describe(`GET /v1/recordings/:id on ${engine}`, () => {
     expect(vp?.rawNorm).toBeGreaterThan(150);
     expect(body.utterances.every((u) => u.deepfakeEmbedding === null)).toBe(true);
     expect((body.rawDocument as { results: unknown[] }).results).toHaveLength(107);
+  });
+
+  it("includes each utterance's deepfake vector (768 values, unit length, with its norm) when asked", async () => {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'voxtrace-http-')), 'deepfake.json');
+    fs.writeFileSync(file, JSON.stringify(syntheticDocument(31)));
+    const deepfakeId = must((await importDocumentFile(database.db, file, { api: 'auto' })).recordingId);
+    fs.rmSync(path.dirname(file), { recursive: true });
+    const withVectors = (await (
+      await get(`/v1/recordings/${deepfakeId}?include=embeddings`, keys.read)
+    ).json()) as RecordingDetailResponse;
+    const vectors = withVectors.utterances.flatMap((u) => (u.deepfakeEmbedding ? [u] : []));
+    expect(vectors.length).toBeGreaterThan(0);
+    for (const u of vectors) {
+      expect(u.deepfakeEmbedding).toHaveLength(768);
+      expect(Math.hypot(...(u.deepfakeEmbedding as number[]))).toBeCloseTo(1, 2);
+      expect(u.deepfakeRawNorm).toBeGreaterThan(0);
+    }
+    const without = (await (await get(`/v1/recordings/${deepfakeId}`, keys.read)).json()) as RecordingDetailResponse;
+    expect(without.utterances).toHaveLength(withVectors.utterances.length);
+    for (const u of without.utterances) expect(u).not.toHaveProperty('deepfakeEmbedding');
   });
 
   it('404 problem for an unknown id and for an id that is not a uuid; 400 for a bad include', async () => {

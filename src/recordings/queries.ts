@@ -1,4 +1,5 @@
 import { and, asc, desc, eq, gte, lt, type SQL, sql } from 'drizzle-orm';
+import type { AnyPgColumn } from 'drizzle-orm/pg-core';
 import { z } from 'zod';
 import type { Db } from '../db/client.ts';
 import { type RecordingStatus, recordings, utterances, voiceprints } from '../db/schema.ts';
@@ -193,6 +194,27 @@ export async function listRecordings(db: Db, filters: RecordingListFilters = {})
 
 export type RecordingInclude = { embeddings?: boolean; document?: boolean };
 
+// what the detail view shows of each utterance and voiceprint; vectors are added on request
+const utteranceColumns = {
+  id: utterances.id,
+  upstreamId: utterances.upstreamId,
+  startS: utterances.startS,
+  endS: utterances.endS,
+  speakerLabel: utterances.speakerLabel,
+  transcript: utterances.transcript,
+  language: utterances.language,
+  deepfakeLabel: utterances.deepfakeLabel,
+  pSpoofed: utterances.pSpoofed,
+};
+const voiceprintColumns = {
+  id: voiceprints.id,
+  speakerLabel: voiceprints.speakerLabel,
+  rawNorm: voiceprints.rawNorm,
+  speechSeconds: voiceprints.speechSeconds,
+  utteranceCount: voiceprints.utteranceCount,
+  meanPSpoofed: voiceprints.meanPSpoofed,
+};
+
 /**
  * One recording with its utterances and voiceprints, shaped for the API. Vectors (unit length,
  * with `rawNorm`) and the raw document only when asked: they dominate the payload.
@@ -201,41 +223,44 @@ export type RecordingInclude = { embeddings?: boolean; document?: boolean };
  */
 export async function getRecordingDetail(db: Db, id: string, include: RecordingInclude = {}) {
   if (!isUuid(id)) throw new NotFoundError(`no recording ${id}`);
-  const [recording] = await db.select().from(recordings).where(eq(recordings.id, id));
-  if (!recording) throw new NotFoundError(`no recording ${id}`);
-  const [utteranceRows, voiceprintRows] = await Promise.all([
+  // What is only shown on request is not even read otherwise: a raw document is ~200 KiB to detoast
+  // and parse, and each utterance's halfvec(768) ~10 KiB of text.
+  const unlessAsked = <T>(wanted: boolean | undefined, column: AnyPgColumn) =>
+    wanted ? sql<T>`${column}`.mapWith(column) : sql<T>`null`;
+  const [[recording], utteranceRows, voiceprintRows] = await Promise.all([
     db
-      .select()
+      .select({
+        ...recordingSummaryColumns,
+        rawDocument: unlessAsked<unknown>(include.document, recordings.rawDocument),
+        rawBody: unlessAsked<string | null>(include.document, recordings.rawBody),
+      })
+      .from(recordings)
+      .where(eq(recordings.id, id)),
+    db
+      .select({
+        ...utteranceColumns,
+        deepfakeEmbedding: unlessAsked<number[] | null>(include.embeddings, utterances.deepfakeEmbedding),
+        deepfakeRawNorm: unlessAsked<number | null>(include.embeddings, utterances.deepfakeRawNorm),
+      })
       .from(utterances)
       .where(eq(utterances.recordingId, id))
       .orderBy(asc(utterances.startS), asc(utterances.upstreamId)),
-    db.select().from(voiceprints).where(eq(voiceprints.recordingId, id)).orderBy(asc(voiceprints.speakerLabel)),
+    db
+      .select({
+        ...voiceprintColumns,
+        embedding: unlessAsked<number[] | null>(include.embeddings, voiceprints.embedding),
+      })
+      .from(voiceprints)
+      .where(eq(voiceprints.recordingId, id))
+      .orderBy(asc(voiceprints.speakerLabel)),
   ]);
+  if (!recording) throw new NotFoundError(`no recording ${id}`);
   return {
     ...toRecordingSummary(recording),
-    utterances: utteranceRows.map((u) => ({
-      id: u.id,
-      upstreamId: u.upstreamId,
-      startS: u.startS,
-      endS: u.endS,
-      speakerLabel: u.speakerLabel,
-      transcript: u.transcript,
-      language: u.language,
-      deepfakeLabel: u.deepfakeLabel,
-      pSpoofed: u.pSpoofed,
-      ...(include.embeddings
-        ? { deepfakeEmbedding: u.deepfakeEmbedding ?? null, deepfakeRawNorm: u.deepfakeRawNorm }
-        : {}),
-    })),
-    voiceprints: voiceprintRows.map((v) => ({
-      id: v.id,
-      speakerLabel: v.speakerLabel,
-      rawNorm: v.rawNorm,
-      speechSeconds: v.speechSeconds,
-      utteranceCount: v.utteranceCount,
-      meanPSpoofed: v.meanPSpoofed,
-      ...(include.embeddings ? { embedding: v.embedding } : {}),
-    })),
+    utterances: utteranceRows.map(({ deepfakeEmbedding, deepfakeRawNorm, ...u }) =>
+      include.embeddings ? { ...u, deepfakeEmbedding, deepfakeRawNorm } : u,
+    ),
+    voiceprints: voiceprintRows.map(({ embedding, ...v }) => (include.embeddings ? { ...v, embedding } : v)),
     ...(include.document ? { rawDocument: recording.rawDocument ?? null, rawBody: recording.rawBody } : {}),
   };
 }
