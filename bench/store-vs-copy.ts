@@ -32,7 +32,9 @@
  * it writes each recording as a new, complete row, where the store updates the `submitted` row in
  * place; the recording's other columns are the same. Both sides start from the same in-memory rows:
  * the timed COPY includes turning them into COPY text, as the timed store includes the SQL and
- * parameters the driver builds. `rows` counts utterances + voiceprints (what the per-second rates
+ * parameters the driver builds. One difference favours COPY: the store sends the upstream's vector
+ * text and lets the database normalise it (`l2_normalize`), which COPY cannot do, so COPY's unit
+ * vectors are computed and written out before any timing. `rows` counts utterances + voiceprints (what the per-second rates
  * divide), the same for all three; the recordings and events rows are written by all three too.
  * Checked after each phase: the counts in the tables; after the COPY, that the copy tables hold the
  * same utterances, voiceprints (vectors as stored) and raw documents as the stored ones.
@@ -44,12 +46,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { and, eq, sql } from 'drizzle-orm';
+import { sql } from 'drizzle-orm';
 import type pg from 'pg';
 import { type Database, type Db, openPostgres, queryRows, redactUrl } from '../src/db/client.ts';
 import { migrateDatabase } from '../src/db/migrate.ts';
-import { recordingEvents, recordings } from '../src/db/schema.ts';
-import { type DocumentRows, insertDocumentRows, rowsForDocument } from '../src/recordings/store.ts';
+import { recordings } from '../src/db/schema.ts';
+import { storeResults } from '../src/ingest/worker.ts';
+import { type DocumentRows, rowsForDocument, type VectorToStore } from '../src/recordings/store.ts';
 import { parseResultsDocument } from '../src/upstream/results.ts';
 import { adminQuery, databaseUrl } from '../test/support/postgres.ts';
 import { syntheticCalls } from '../test/support/synthetic-documents.ts';
@@ -64,8 +67,11 @@ const benchDir = import.meta.dirname;
 type Prepared = {
   id: string;
   pid: number;
-  document: unknown;
+  /** the results body as the worker receives it */
+  rawBody: string;
   rows: DocumentRows;
+  /** COPY cannot call l2_normalize: its vectors are normalised and written out here, before any timing. */
+  unitVectors: { utterances: (string | null)[]; voiceprints: string[] };
   accountRef: string | null;
   channel: string | null;
   callAt: Date | null;
@@ -103,12 +109,18 @@ function fail(message: string): never {
 /** Documents as the worker holds them after `getResults` (plain JSON) and their parsed rows. */
 function prepare(count: number, seed: number): Prepared[] {
   return syntheticCalls({ count, seed, firstPid: 1 }).map(({ manifest, document }, k) => {
-    const json: unknown = JSON.parse(JSON.stringify(document));
+    const rawBody = JSON.stringify(document);
+    const json: unknown = JSON.parse(rawBody);
+    const rows = rowsForDocument(parseResultsDocument(json, { api: 'deepfake' }));
     return {
       id: randomUUID(),
       pid: k + 1,
-      document: json,
-      rows: rowsForDocument(parseResultsDocument(json, { api: 'deepfake' })),
+      rawBody,
+      rows,
+      unitVectors: {
+        utterances: rows.utterances.map((u) => (u.deepfake ? unitVectorText(u.deepfake) : null)),
+        voiceprints: rows.voiceprints.map((v) => unitVectorText(v.speaker)),
+      },
       accountRef: manifest.accountRef,
       channel: manifest.channel,
       callAt: manifest.callAt === null ? null : new Date(manifest.callAt),
@@ -146,25 +158,16 @@ async function insertSubmitted(db: Db, prepared: Prepared[], submittedAt: Date) 
   }
 }
 
-/** The statements of the worker's store step (src/ingest/worker.ts, `fetchAndStore`) for one recording. */
+/** The worker's store step (src/ingest/worker.ts, `storeResults`) for one recording. */
 async function storeStatements(tx: Db, p: Prepared) {
-  const [updated] = await tx
-    .update(recordings)
-    .set({
-      status: 'complete',
-      rawDocument: p.document,
-      error: null,
-      completedAt: new Date(),
-      updatedAt: new Date(),
-      leaseOwner: null,
-      leaseExpiresAt: null,
-      spoolFile: null,
-    })
-    .where(and(eq(recordings.id, p.id), eq(recordings.leaseOwner, OWNER), eq(recordings.status, 'submitted')))
-    .returning({ id: recordings.id });
-  if (!updated) throw new Error(`recording ${p.id} was not submitted and leased to ${OWNER}`);
-  await insertDocumentRows(tx, p.id, p.rows);
-  await tx.insert(recordingEvents).values({ recordingId: p.id, kind: 'stored' });
+  const stored = await storeResults(tx, {
+    recordingId: p.id,
+    leaseOwner: OWNER,
+    rawBody: p.rawBody,
+    rows: p.rows,
+    keepAudio: false,
+  });
+  if (!stored) throw new Error(`recording ${p.id} was not submitted and leased to ${OWNER}`);
 }
 
 /** The worker's store step: one transaction per recording. */
@@ -205,7 +208,18 @@ function field(value: unknown): string {
     : text;
 }
 
-const vectorText = (v: number[] | null | undefined) => (v ? `[${v.join(',')}]` : null);
+/**
+ * A stored vector's text as COPY must write it: the unit vector exactly as the store's `l2_normalize`
+ * computes it in the database (single-precision values, a double-precision norm, a single-precision
+ * quotient), so both sides hold identical rows.
+ */
+function unitVectorText(v: VectorToStore): string {
+  const values = (JSON.parse(v.text) as number[]).map(Math.fround);
+  let sum = 0;
+  for (const x of values) sum += x * x;
+  const norm = Math.sqrt(sum);
+  return `[${values.map((x) => Math.fround(x / norm)).join(',')}]`;
+}
 const line = (values: unknown[]) => `${values.map(field).join('\t')}\n`;
 
 /**
@@ -387,7 +401,7 @@ async function copyAll(client: pg.Client, prepared: Prepared[], submittedAt: Dat
           'deepfake',
           1,
           p.pid,
-          JSON.stringify(p.document),
+          p.rawBody,
           `${p.pid}.wav`,
           'wav',
           Math.round(p.durationS * 16_000) * 2 + 44,
@@ -417,7 +431,7 @@ async function copyAll(client: pg.Client, prepared: Prepared[], submittedAt: Dat
     ],
     (function* () {
       for (const p of prepared) {
-        for (const u of p.rows.utterances) {
+        for (const [j, u] of p.rows.utterances.entries()) {
           yield line([
             p.id,
             u.upstreamId,
@@ -428,8 +442,8 @@ async function copyAll(client: pg.Client, prepared: Prepared[], submittedAt: Dat
             u.language,
             u.deepfakeLabel,
             u.pSpoofed,
-            vectorText(u.deepfakeEmbedding),
-            u.deepfakeRawNorm,
+            p.unitVectors.utterances[j],
+            u.deepfake?.norm ?? null,
           ]);
         }
       }
@@ -440,12 +454,12 @@ async function copyAll(client: pg.Client, prepared: Prepared[], submittedAt: Dat
     ['recording_id', 'speaker_label', 'embedding', 'raw_norm', 'speech_seconds', 'utterance_count', 'mean_p_spoofed'],
     (function* () {
       for (const p of prepared) {
-        for (const v of p.rows.voiceprints) {
+        for (const [k, v] of p.rows.voiceprints.entries()) {
           yield line([
             p.id,
             v.speakerLabel,
-            vectorText(v.embedding),
-            v.rawNorm,
+            p.unitVectors.voiceprints[k],
+            v.speaker.norm,
             v.speechSeconds,
             v.utteranceCount,
             v.meanPSpoofed,

@@ -59,10 +59,14 @@ describe('parseResultsDocument on the real Behavioral API document', () => {
     expect(rows.voiceprints).toHaveLength(1);
     const vp = rows.voiceprints[0];
     expect(vp?.utteranceCount).toBe(9);
-    expect(vp?.rawNorm).toBeGreaterThan(150);
-    expect(vp?.rawNorm).toBeLessThan(260);
-    const unitNorm = Math.hypot(...(must(vp).embedding as number[]));
-    expect(unitNorm).toBeCloseTo(1, 12);
+    expect(vp?.speaker.norm).toBeGreaterThan(150);
+    expect(vp?.speaker.norm).toBeLessThan(260);
+    // the document's own text goes to the database, which normalises it (store.int tests the result)
+    const items = realDocument.results as { task: string; embedding?: string }[];
+    const wire = items.find((i) => i.task === 'diarization' && i.embedding)?.embedding;
+    expect(vp?.speaker.text).toBe(wire);
+    const values = JSON.parse(must(vp).speaker.text) as number[];
+    expect(Math.hypot(...values)).toBeCloseTo(must(vp).speaker.norm, 9);
   });
 });
 
@@ -112,6 +116,20 @@ describe('parseResultsDocument rejects what it cannot store, naming utterance an
       first(items, 'diarization').embedding = JSON.stringify(new Array(192).fill(0));
     });
     expect(rejection(doc)).toMatch(new RegExp(`utterance "${firstVoice}", task diarization: embedding is all zeros`));
+    // zero in single precision, which is what the database holds
+    const underflow = withItem((items) => {
+      first(items, 'diarization').embedding = JSON.stringify(new Array(192).fill(1e-50));
+    });
+    expect(rejection(underflow)).toMatch(/task diarization: embedding is all zeros/);
+  });
+
+  it('rejects a value beyond single precision, which pgvector cannot hold', () => {
+    const doc = withItem((items) => {
+      first(items, 'features').embedding = `[${['1e39', ...new Array(767).fill('0.5')].join(', ')}]`;
+    });
+    expect(rejection(doc)).toBe(
+      `utterance "${firstFeatures}", task features: embedding value 0 is 1e+39, beyond single precision (±3.4e38)`,
+    );
   });
 
   it('rejects posteriors that are not probabilities, and unfinished or shapeless documents', () => {

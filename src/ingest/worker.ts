@@ -7,7 +7,7 @@ import type { Db } from '../db/client.ts';
 import { recordingEvents, recordings } from '../db/schema.ts';
 import type { Logger } from '../log.ts';
 import { removeAbandonedUploads, removeSpoolFile, spoolFileExists, spoolPath } from '../recordings/spool.ts';
-import { insertDocumentRows, rowsForDocument } from '../recordings/store.ts';
+import { type DocumentRows, insertDocumentRows, rowsForDocument } from '../recordings/store.ts';
 import { PROCESS_STATUS, type ProcessItem, type UpstreamClient, UpstreamError } from '../upstream/client.ts';
 import { parseResultsDocument, ResultsDocumentError } from '../upstream/results.ts';
 import { type ClaimedRecording, claimRecordings } from './claim.ts';
@@ -60,6 +60,44 @@ const RETRY_MAX_MS = 5 * 60_000;
 const PERMANENT_STATUS = new Set([400, 404, 413, 415, 422]);
 
 class LeaseLostError extends Error {}
+
+/**
+ * The store step's statements, to run inside one transaction: the recording becomes `complete` with
+ * its raw document (only if this worker still holds it, `submitted`), its utterances and voiceprints
+ * are inserted, and a `stored` event is written to the outbox. False when the lease was lost, in
+ * which case the caller must roll back.
+ * @example await db.transaction(async (tx) => storeResults(tx, { recordingId, leaseOwner, rawBody, rows, keepAudio: false }));
+ */
+export async function storeResults(
+  tx: Db,
+  input: { recordingId: string; leaseOwner: string; rawBody: string; rows: DocumentRows; keepAudio: boolean },
+): Promise<boolean> {
+  const [updated] = await tx
+    .update(recordings)
+    .set({
+      status: 'complete',
+      // the body as received: the database parses it once, and nothing re-serialises ~200 KiB of JSON
+      rawDocument: sql`${input.rawBody}::jsonb`,
+      error: null,
+      completedAt: new Date(),
+      updatedAt: new Date(),
+      leaseOwner: null,
+      leaseExpiresAt: null,
+      ...(input.keepAudio ? {} : { spoolFile: null }),
+    })
+    .where(
+      and(
+        eq(recordings.id, input.recordingId),
+        eq(recordings.leaseOwner, input.leaseOwner),
+        eq(recordings.status, 'submitted'),
+      ),
+    )
+    .returning({ id: recordings.id });
+  if (!updated) return false;
+  await insertDocumentRows(tx, input.recordingId, input.rows);
+  await tx.insert(recordingEvents).values({ recordingId: input.recordingId, kind: 'stored' });
+  return true;
+}
 
 /**
  * @example
@@ -228,25 +266,14 @@ export function startWorker(options: WorkerOptions) {
     }
     await options.db.transaction(async (txn) => {
       const tx = txn as unknown as Db;
-      const [updated] = await tx
-        .update(recordings)
-        .set({
-          status: 'complete',
-          rawDocument: results.document,
-          error: null,
-          completedAt: new Date(),
-          updatedAt: new Date(),
-          leaseOwner: null,
-          leaseExpiresAt: null,
-          ...(options.keepAudio ? {} : { spoolFile: null }),
-        })
-        .where(
-          and(eq(recordings.id, recording.id), eq(recordings.leaseOwner, owner), eq(recordings.status, 'submitted')),
-        )
-        .returning({ id: recordings.id });
-      if (!updated) throw new LeaseLostError();
-      await insertDocumentRows(tx, recording.id, rows);
-      await tx.insert(recordingEvents).values({ recordingId: recording.id, kind: 'stored' });
+      const stored = await storeResults(tx, {
+        recordingId: recording.id,
+        leaseOwner: owner,
+        rawBody: results.rawBody,
+        rows,
+        keepAudio: options.keepAudio ?? false,
+      });
+      if (!stored) throw new LeaseLostError();
       await options.hooks?.afterStored?.(tx, recording.id);
     });
     stats.stored++;

@@ -1,25 +1,48 @@
+import { sql } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
-import { utterances, voiceprints } from '../db/schema.ts';
+import { DEEPFAKE_DIMENSIONS, SPEAKER_DIMENSIONS } from '../db/schema.ts';
 import { type ParsedDocument, type ParsedUtterance, ResultsDocumentError } from '../upstream/results.ts';
-import { meanVector, normalise } from '../vectors.ts';
+import { l2Norm, meanVector } from '../vectors.ts';
 
-export type UtteranceRow = Omit<typeof utterances.$inferInsert, 'recordingId'>;
-export type VoiceprintRow = Omit<typeof voiceprints.$inferInsert, 'recordingId'>;
+/**
+ * A vector on its way to the database: the upstream's values as pgvector text, and their L2 norm.
+ * The database stores the unit vector (`l2_normalize`), so the worker never formats ~10,000 numbers
+ * per recording; `unit × norm` still gives back the upstream's values (CONVENTIONS.md, SQL).
+ */
+export type VectorToStore = { text: string; norm: number };
+
+export type UtteranceRow = {
+  upstreamId: string;
+  startS: number | null;
+  endS: number | null;
+  speakerLabel: string | null;
+  transcript: string | null;
+  language: string | null;
+  deepfakeLabel: string | null;
+  pSpoofed: number | null;
+  deepfake: VectorToStore | null;
+};
+export type VoiceprintRow = {
+  speakerLabel: string;
+  speaker: VectorToStore;
+  speechSeconds: number;
+  utteranceCount: number;
+  meanPSpoofed: number | null;
+};
 export type DocumentRows = { utterances: UtteranceRow[]; voiceprints: VoiceprintRow[] };
 
 export type StoredCounts = { utterances: number; voiceprints: number; deepfakeEmbeddings: number };
 
 /**
- * Turns a parsed document into the rows voxtrace stores for one recording: vectors L2-normalised
- * with their original norm; one voiceprint per diarized speaker that carries a vector (the mean
- * direction if a document ever carries several for one speaker).
+ * Turns a parsed document into the rows voxtrace stores for one recording: each vector with its
+ * original norm; one voiceprint per diarized speaker that carries a vector (the mean direction if a
+ * document ever carries several for one speaker).
  * Computed before any write, so a document that cannot be stored fails before its transaction.
  * @example const rows = rowsForDocument(parseResultsDocument(doc, { api: 'auto' }));
  */
 export function rowsForDocument(document: ParsedDocument): DocumentRows {
-  const utteranceRows = document.utterances.map((u): UtteranceRow => {
-    const deepfake = u.deepfakeEmbedding ? unitOrReject(u.deepfakeEmbedding, u.upstreamId, 'features') : null;
-    return {
+  const utteranceRows = document.utterances.map(
+    (u): UtteranceRow => ({
       upstreamId: u.upstreamId,
       startS: u.startS,
       endS: u.endS,
@@ -28,10 +51,12 @@ export function rowsForDocument(document: ParsedDocument): DocumentRows {
       language: u.language,
       deepfakeLabel: u.deepfakeLabel,
       pSpoofed: u.pSpoofed,
-      deepfakeEmbedding: deepfake?.unit ?? null,
-      deepfakeRawNorm: deepfake?.norm ?? null,
-    };
-  });
+      deepfake:
+        u.deepfakeEmbedding && u.deepfakeEmbeddingText
+          ? vectorToStore(u.deepfakeEmbedding, u.deepfakeEmbeddingText, u.upstreamId, 'features')
+          : null,
+    }),
+  );
   return { utterances: utteranceRows, voiceprints: voiceprintRows(document.utterances) };
 }
 
@@ -45,19 +70,20 @@ function voiceprintRows(parsed: ParsedUtterance[]): VoiceprintRow[] {
   }
   const rows: VoiceprintRow[] = [];
   for (const [speakerLabel, own] of speakers) {
-    const vectors = own.flatMap((u) => (u.speakerEmbedding ? [u.speakerEmbedding] : []));
-    if (vectors.length === 0) continue; // submitted without embeddings: nothing to search by
-    const firstWithVector = own.find((u) => u.speakerEmbedding) as ParsedUtterance;
-    const { unit, norm } = unitOrReject(
-      vectors.length === 1 ? (vectors[0] as number[]) : meanVector(vectors),
-      firstWithVector.upstreamId,
-      'diarization',
-    );
+    const withVector = own.filter((u) => u.speakerEmbedding && u.speakerEmbeddingText);
+    const first = withVector[0];
+    if (!first?.speakerEmbedding || !first.speakerEmbeddingText) continue; // submitted without embeddings
+    let speaker: VectorToStore;
+    if (withVector.length === 1) {
+      speaker = vectorToStore(first.speakerEmbedding, first.speakerEmbeddingText, first.upstreamId, 'diarization');
+    } else {
+      const mean = meanVector(withVector.map((u) => u.speakerEmbedding as number[]));
+      speaker = vectorToStore(mean, `[${mean.join(',')}]`, first.upstreamId, 'diarization');
+    }
     const posteriors = own.flatMap((u) => (u.pSpoofed === null ? [] : [u.pSpoofed]));
     rows.push({
       speakerLabel,
-      embedding: unit,
-      rawNorm: norm,
+      speaker,
       speechSeconds: own.reduce((sum, u) => sum + Math.max(0, (u.endS ?? 0) - (u.startS ?? 0)), 0),
       utteranceCount: own.length,
       meanPSpoofed: posteriors.length ? posteriors.reduce((a, b) => a + b, 0) / posteriors.length : null,
@@ -66,32 +92,58 @@ function voiceprintRows(parsed: ParsedUtterance[]): VoiceprintRow[] {
   return rows;
 }
 
-function unitOrReject(vector: number[], utteranceId: string, task: string) {
-  try {
-    return normalise(vector);
-  } catch {
+function vectorToStore(values: number[], text: string, utteranceId: string, task: string): VectorToStore {
+  // judged in single precision, as the database will hold it: a vector that is all zeros there has no direction
+  if (!values.some((v) => Math.fround(v) !== 0)) {
     throw new ResultsDocumentError('embedding is all zeros: it has no direction to store', { utteranceId, task });
   }
+  return { text, norm: l2Norm(values) };
 }
 
-// One multi-row INSERT per chunk keeps round trips few; 500 rows of halfvec(768) text stay well
-// under PostgreSQL's 65,535 bind-parameter limit (11 columns × 500).
+// One INSERT … SELECT FROM unnest(arrays) per chunk: a handful of parameters whatever the row count,
+// and bounded statement size for a very long call.
 const CHUNK_ROWS = 500;
 
 /**
  * Inserts a recording's utterances and voiceprints; call inside the transaction that changes the
- * recording's status so both commit together.
+ * recording's status so both commit together. Vectors are normalised by the database
+ * (`l2_normalize`, pgvector ≥ 0.7) from the upstream's own text.
  */
 export async function insertDocumentRows(tx: Db, recordingId: string, rows: DocumentRows): Promise<StoredCounts> {
   for (let i = 0; i < rows.utterances.length; i += CHUNK_ROWS) {
-    await tx.insert(utterances).values(rows.utterances.slice(i, i + CHUNK_ROWS).map((u) => ({ ...u, recordingId })));
+    const chunk = rows.utterances.slice(i, i + CHUNK_ROWS);
+    const column = <T>(pick: (u: UtteranceRow) => T) => sql.param(chunk.map(pick));
+    await tx.execute(sql`
+      insert into utterances (recording_id, upstream_id, start_s, end_s, speaker_label, transcript, language,
+                              deepfake_label, p_spoofed, deepfake_embedding, deepfake_raw_norm)
+      select ${recordingId}::uuid, u.upstream_id, u.start_s, u.end_s, u.speaker_label, u.transcript, u.language,
+             u.deepfake_label, u.p_spoofed,
+             l2_normalize(u.deepfake::vector(${sql.raw(String(DEEPFAKE_DIMENSIONS))}))::halfvec(${sql.raw(String(DEEPFAKE_DIMENSIONS))}),
+             u.deepfake_norm
+      from unnest(${column((u) => u.upstreamId)}::text[], ${column((u) => u.startS)}::float8[],
+                  ${column((u) => u.endS)}::float8[], ${column((u) => u.speakerLabel)}::text[],
+                  ${column((u) => u.transcript)}::text[], ${column((u) => u.language)}::text[],
+                  ${column((u) => u.deepfakeLabel)}::text[], ${column((u) => u.pSpoofed)}::float8[],
+                  ${column((u) => u.deepfake?.text ?? null)}::text[], ${column((u) => u.deepfake?.norm ?? null)}::float8[])
+        as u(upstream_id, start_s, end_s, speaker_label, transcript, language, deepfake_label, p_spoofed,
+             deepfake, deepfake_norm)`);
   }
   if (rows.voiceprints.length > 0) {
-    await tx.insert(voiceprints).values(rows.voiceprints.map((v) => ({ ...v, recordingId })));
+    const column = <T>(pick: (v: VoiceprintRow) => T) => sql.param(rows.voiceprints.map(pick));
+    await tx.execute(sql`
+      insert into voiceprints (recording_id, speaker_label, embedding, raw_norm, speech_seconds, utterance_count,
+                               mean_p_spoofed)
+      select ${recordingId}::uuid, v.speaker_label,
+             l2_normalize(v.speaker::vector(${sql.raw(String(SPEAKER_DIMENSIONS))})), v.raw_norm,
+             v.speech_seconds, v.utterance_count, v.mean_p_spoofed
+      from unnest(${column((v) => v.speakerLabel)}::text[], ${column((v) => v.speaker.text)}::text[],
+                  ${column((v) => v.speaker.norm)}::float8[], ${column((v) => v.speechSeconds)}::float8[],
+                  ${column((v) => v.utteranceCount)}::int[], ${column((v) => v.meanPSpoofed)}::float8[])
+        as v(speaker_label, speaker, raw_norm, speech_seconds, utterance_count, mean_p_spoofed)`);
   }
   return {
     utterances: rows.utterances.length,
     voiceprints: rows.voiceprints.length,
-    deepfakeEmbeddings: rows.utterances.filter((u) => u.deepfakeEmbedding).length,
+    deepfakeEmbeddings: rows.utterances.filter((u) => u.deepfake).length,
   };
 }

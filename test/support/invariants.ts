@@ -45,7 +45,7 @@ export async function ingestionViolations(input: {
       );
     }
     const vectors = stored.filter((u) => u.hasVector).length;
-    const expectedVectors = expected.utterances.filter((u) => u.deepfakeEmbedding).length;
+    const expectedVectors = expected.utterances.filter((u) => u.deepfake).length;
     if (vectors !== expectedVectors) {
       violations.push(`recording ${r.id}: ${vectors} deepfake vectors stored, its document has ${expectedVectors}`);
     }
