@@ -2,7 +2,6 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'drizzle-orm';
 import { migrate as migrateNodePg } from 'drizzle-orm/node-postgres/migrator';
-import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import type { Logger } from '../log.ts';
 import { type Database, queryRows } from './client.ts';
 
@@ -33,6 +32,8 @@ export async function migrateDatabase(database: Database): Promise<{ pgvector: s
     try {
       // both migrators take the same drizzle handle shape; the engine decides which session type it is
       if (database.engine === 'pglite') {
+        // imported here so that PostgreSQL-backed processes never load PGlite (see openPglite)
+        const { migrate: migratePglite } = await import('drizzle-orm/pglite/migrator');
         await migratePglite(session as Parameters<typeof migratePglite>[0], { migrationsFolder });
       } else {
         await migrateNodePg(session as Parameters<typeof migrateNodePg>[0], { migrationsFolder });
