@@ -28,7 +28,8 @@ import { recordResult } from './support/results.ts';
 
 const benchDir = import.meta.dirname;
 const root = path.resolve(benchDir, '..');
-const cli = path.join(root, 'src/cli.ts');
+// as users run voxtrace: through the wrapper, with its Node flags
+const voxtrace = path.join(root, 'voxtrace');
 const serverUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const BENCH_DATABASE = 'voxtrace_bench_e2e';
 
@@ -57,7 +58,7 @@ function freePortBase(): number {
 
 /** Starts a voxtrace command and resolves once its stdout shows `ready`. */
 function startProcess(args: string[], env: Record<string, string>, ready: RegExp): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [cli, ...args], {
+  const child = spawn(voxtrace, args, {
     cwd: root,
     env: { ...process.env, VOXTRACE_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -99,7 +100,7 @@ function sampleRss(pids: number[]) {
 
 /** Starts `voxtrace ingest --wait` on the corpus; `done` settles when it exits. */
 function runIngest(dir: string, apiUrl: string, key: string) {
-  const child = spawn(process.execPath, [cli, 'ingest', '--account-from-dir', '--wait', '--concurrency', '8', dir], {
+  const child = spawn(voxtrace, ['ingest', '--account-from-dir', '--wait', '--concurrency', '8', dir], {
     cwd: root,
     env: { ...process.env, VOXTRACE_API_URL: apiUrl, VOXTRACE_API_KEY: key },
     stdio: ['ignore', 'inherit', 'inherit'],
