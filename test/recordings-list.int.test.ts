@@ -172,6 +172,21 @@ describe(`GET /v1/recordings on ${engine}`, () => {
     expect(await idsOf('status=submitting')).toEqual([]);
   });
 
+  it('answers the recordings named by ids (up to 100 in one request), newest first, with the other filters', async () => {
+    const idsOf = async (query: string) => (await page(query)).items.map((i) => i.id);
+    const some = [ids[1], ids[3], ids[4]] as string[];
+    expect(await idsOf(`ids=${some.join(',')}`)).toEqual(await expectedOrder(some));
+    expect(await idsOf(`ids=${some.join(', ')}&limit=1`)).toEqual((await expectedOrder(some)).slice(0, 1));
+    const status = calls[3]?.status as string;
+    expect(await idsOf(`ids=${some.join(',')}&status=${status}`)).toEqual(
+      await expectedOrder(some.filter((id) => calls[ids.indexOf(id)]?.status === status)),
+    );
+    // an id that names no recording is simply not in the answer
+    expect(await idsOf(`ids=00000000-0000-4000-8000-000000000000,${ids[0]}`)).toEqual([ids[0]]);
+    const hundred = Array.from({ length: 100 }, (_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`);
+    expect(await idsOf(`ids=${hundred.join(',')}`)).toEqual([]);
+  });
+
   it('keeps the filter across pages', async () => {
     const pages = await allPages('accountRef=ACC-1', 1);
     expect(pages.map((p) => p.items.length)).toEqual([1, 1, 1, 1]);
@@ -245,6 +260,10 @@ describe(`GET /v1/recordings on ${engine}`, () => {
       ['to=2026-03-01T09:00:00', 'query.to'],
       ['from=2026-03-05&to=2026-03-01', 'query.to'],
       ['accountRef=', 'query.accountRef'],
+      ['ids=', 'query.ids'],
+      ['ids=not-a-uuid', 'query.ids'],
+      [`ids=${ids[0]},,${ids[1]}`, 'query.ids'],
+      [`ids=${Array.from({ length: 101 }, () => ids[0]).join(',')}`, 'query.ids'],
     ];
     for (const [query, path] of cases) {
       const problem = await expectProblem(await get(`/v1/recordings?${query}`), 400, 'validation');
@@ -267,7 +286,7 @@ describe(`GET /v1/recordings on ${engine}`, () => {
     const operation = doc.paths['/v1/recordings'].get;
     expect(operation.operationId).toBe('listRecordings');
     expect(operation.parameters.map((p: { name: string }) => p.name).sort()).toEqual(
-      ['accountRef', 'channel', 'cursor', 'from', 'limit', 'status', 'to'].sort(),
+      ['accountRef', 'channel', 'cursor', 'from', 'ids', 'limit', 'status', 'to'].sort(),
     );
   });
 });

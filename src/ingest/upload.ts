@@ -81,6 +81,8 @@ const AUDIO_EXTENSIONS = new Set(['.wav', '.mp3']);
 const TERMINAL_STATUSES = new Set<RecordingStatus>(['complete', 'failed', 'dead']);
 const IN_FLIGHT_STATUSES = ['queued', 'submitting', 'submitted'] as const;
 const LIST_PAGE_SIZE = 500;
+// recordings looked up by id in one request (the API's `ids` limit)
+const IDS_PER_REQUEST = 100;
 const DEFAULT_CONCURRENCY = 4;
 
 /**
@@ -272,8 +274,10 @@ function createApiClient(options: {
         return form;
       });
     },
-    get(id: string) {
-      return call('GET', `/v1/recordings/${encodeURIComponent(id)}`);
+    /** The summaries of up to 100 recordings in one request (`GET /v1/recordings?ids=`). */
+    byIds(ids: string[]) {
+      const query = new URLSearchParams({ ids: ids.join(','), limit: String(ids.length) });
+      return call('GET', `/v1/recordings?${query}`);
     },
     list(status: RecordingStatus, cursor: string | null) {
       const query = new URLSearchParams({ status, limit: String(LIST_PAGE_SIZE) });
@@ -412,10 +416,10 @@ async function uploadFiles(
 
 /**
  * Polls until every tracked recording is terminal. Each round takes the cheaper way to learn what
- * changed: one GET per pending recording when few are pending, otherwise the in-flight lists
+ * changed: looking the pending recordings up by id when that takes fewer requests, otherwise the in-flight lists
  * (status queued/submitting/submitted, 500 a page) — a recording of ours missing from them has
- * finished, and is then fetched once for its final state and error. That is about one request per
- * recording over the whole wait, plus a few pages a round, instead of one per recording per round.
+ * finished, and is then looked up for its final state and error, 100 per request (`ids`). That is
+ * about one request per 100 recordings over the whole wait, plus a few pages a round.
  */
 async function waitForRecordings(
   api: ReturnType<typeof createApiClient>,
@@ -435,7 +439,7 @@ async function waitForRecordings(
   for (let pending = tracker.pending(); pending.length > 0; pending = tracker.pending()) {
     await sleep(pollIntervalMs);
     let toFetch = pending;
-    if (pending.length > listCost) {
+    if (Math.ceil(pending.length / IDS_PER_REQUEST) > listCost) {
       const inFlight = new Map<string, RecordingSummary>();
       let pages = 0;
       for (const status of IN_FLIGHT_STATUSES) {
@@ -457,12 +461,15 @@ async function waitForRecordings(
         else toFetch.push(recording);
       }
     }
-    await forEachLimited(toFetch, 4, async (recording) => {
-      const answer = await api.get(recording.id);
-      const current = answer.status === 200 ? asRecording(answer) : null;
-      if (current) tracker.see(current);
-      else if (answer.status === 404) {
-        tracker.see({ id: recording.id, status: 'dead', error: 'the recording no longer exists (deleted)' });
+    const batches: (typeof toFetch)[] = [];
+    for (let i = 0; i < toFetch.length; i += IDS_PER_REQUEST) batches.push(toFetch.slice(i, i + IDS_PER_REQUEST));
+    await forEachLimited(batches, 4, async (batch) => {
+      const answer = await api.byIds(batch.map((r) => r.id));
+      if (answer.status !== 200) throw new IngestError(`looking recordings up failed: ${problemDetail(answer)}`);
+      const found = new Map((answer.body as { items: RecordingSummary[] }).items.map((r) => [r.id, r]));
+      for (const recording of batch) {
+        const current = found.get(recording.id);
+        tracker.see(current ?? { id: recording.id, status: 'dead', error: 'the recording no longer exists (deleted)' });
       }
     });
     display.update(snapshot());

@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gte, lt, type SQL, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gte, inArray, lt, type SQL, sql } from 'drizzle-orm';
 import type { AnyPgColumn } from 'drizzle-orm/pg-core';
 import { z } from 'zod';
 import type { Db } from '../db/client.ts';
@@ -104,6 +104,8 @@ export const isoInstant = z
 
 export const LIST_LIMIT_DEFAULT = 50;
 export const LIST_LIMIT_MAX = 500;
+/** At most this many ids in one `ids` filter: one page can always hold them all. */
+export const LIST_IDS_MAX = 100;
 
 export type RecordingListFilters = {
   status?: RecordingStatus;
@@ -117,6 +119,8 @@ export type RecordingListFilters = {
   limit?: number;
   /** The `nextCursor` of the previous page. */
   cursor?: string;
+  /** Only these recordings (at most LIST_IDS_MAX): the states of many known recordings in one request. */
+  ids?: string[];
 };
 
 export type RecordingPage = { items: RecordingSummary[]; nextCursor: string | null };
@@ -161,6 +165,13 @@ export async function listRecordings(db: Db, filters: RecordingListFilters = {})
     throw new InvalidInputError(`cursor: ${message}`, [{ path: 'cursor', message }]);
   }
   const conditions: SQL[] = [];
+  if (filters.ids !== undefined) {
+    if (filters.ids.length === 0 || filters.ids.length > LIST_IDS_MAX || !filters.ids.every(isUuid)) {
+      const message = `ids must be 1 to ${LIST_IDS_MAX} recording ids (uuids)`;
+      throw new InvalidInputError(message, [{ path: 'ids', message }]);
+    }
+    conditions.push(inArray(recordings.id, filters.ids));
+  }
   if (filters.status) conditions.push(eq(recordings.status, filters.status));
   if (filters.accountRef !== undefined) conditions.push(eq(recordings.accountRef, filters.accountRef));
   if (filters.channel !== undefined) conditions.push(eq(recordings.channel, filters.channel));

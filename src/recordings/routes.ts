@@ -4,11 +4,13 @@ import { requireScope } from '../http/auth.ts';
 import type { AppDeps } from '../http/env.ts';
 import { problemResponses } from '../http/problems.ts';
 import { createRouter } from '../http/router.ts';
+import { isUuid } from '../ids.ts';
 import { createRecording, type IntakeSettings, retryRecording, UPLOAD_FIELDS } from './intake.ts';
 import {
   decodeListCursor,
   getRecordingDetail,
   isoInstant,
+  LIST_IDS_MAX,
   LIST_LIMIT_DEFAULT,
   LIST_LIMIT_MAX,
   listRecordings,
@@ -148,6 +150,17 @@ export const listRecordingsQuerySchema = z
       .refine((v) => decodeListCursor(v) !== null, 'not a cursor from this list: pass nextCursor unchanged')
       .optional()
       .openapi({ description: 'nextCursor of the previous page' }),
+    ids: z
+      .string()
+      .transform((v) => v.split(',').map((id) => id.trim()))
+      .refine(
+        (ids) => ids.length <= LIST_IDS_MAX && ids.every((id) => isUuid(id)),
+        `must be 1 to ${LIST_IDS_MAX} comma-separated recording ids`,
+      )
+      .optional()
+      .openapi({
+        description: `only these recordings (1 to ${LIST_IDS_MAX} ids, comma-separated): the states of many in one request`,
+      }),
   })
   .superRefine((query, ctx) => {
     if (query.from && query.to && query.from > query.to) {
