@@ -282,6 +282,18 @@ describe('process and document faults', () => {
     const good = await get(`/processes/${pid}/results`);
     expect(parseResultsDocument(await good.json(), { api: 'deepfake' }).utterances.length).toBeGreaterThan(0);
   });
+
+  it('spoils results with nul-byte: valid JSON the parser accepts, a transcript ending in \\u0000', async () => {
+    const { pid } = await created('nul');
+    setPlan({ rules: [{ on: 'results', fault: 'nul-byte' }] });
+    const text = await (await get(`/processes/${pid}/results`)).text();
+    // once as the asr prediction's label, once as its finalLabel
+    expect(text.match(/\\u0000/g)).toHaveLength(2);
+    const parsed = parseResultsDocument(JSON.parse(text), { api: 'deepfake' });
+    expect(parsed.utterances[0]?.transcript?.endsWith('\0')).toBe(true);
+    const clean = await (await get(`/processes/${pid}/results`)).text();
+    expect(clean).not.toContain('\\u0000');
+  });
 });
 
 describe('control endpoints and plan validation', () => {

@@ -2,9 +2,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { eq, inArray } from 'drizzle-orm';
+import { eq, inArray, sql } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { recordings } from '../src/db/schema.ts';
+import { recordings, utterances } from '../src/db/schema.ts';
 import { startWorker, type Worker } from '../src/ingest/worker.ts';
 import { createLogger } from '../src/log.ts';
 import { retryRecording } from '../src/recordings/intake.ts';
@@ -215,6 +215,25 @@ describe(`ingestion worker on ${engine}: fault × outcome`, () => {
     expect(rows[0]).toMatchObject({ status: 'failed', rawDocument: null });
     expect(rows[0]?.error).toMatch(/not JSON/);
     expect(rows[0]?.rawBody?.length).toBeGreaterThan(0);
+    expect(violations).toEqual([]);
+  });
+
+  it('results the database refuses (\\u0000 in a transcript): failed at once, nothing stored, the body kept', async () => {
+    const { rows, violations } = await run({ rules: [{ on: 'results', fault: 'nul-byte', times: 1 }] }, 2);
+    const refused = rows.find((r) => r.status === 'failed');
+    expect(rows.map((r) => r.status).sort()).toEqual(['complete', 'failed']);
+    // one try: a data error is the document's, fetching it again would bring the same bytes
+    expect(refused).toMatchObject({ attempts: 0, rawDocument: null });
+    expect(refused?.error).toMatch(
+      /^the database refused the upstream's results for process \d+ \(nothing of them was stored\): .*(\\u0000|0x00)/,
+    );
+    expect(refused?.rawBody).toContain('\\u0000');
+    expect(JSON.parse(refused?.rawBody as string).results.length).toBeGreaterThan(0);
+    const [stored] = await database.db
+      .select({ n: sql<number>`count(*)::int` })
+      .from(utterances)
+      .where(eq(utterances.recordingId, refused?.id as string));
+    expect(stored?.n).toBe(0);
     expect(violations).toEqual([]);
   });
 

@@ -160,3 +160,21 @@ export async function openDatabase(config: { databaseUrl: string | undefined; da
   if (config.databaseUrl) return openPostgres(config.databaseUrl);
   return openPglite(path.join(config.dataDir, 'db'));
 }
+
+/**
+ * The message of a PostgreSQL data exception (class 22: a NUL byte in text, a number out of range),
+ * found on the error or its causes; null for any other error. Such an error is the data's fault,
+ * not the database's: retrying cannot help.
+ * @example const refused = dataErrorMessage(error); if (refused) markFailed(refused);
+ */
+export function dataErrorMessage(error: unknown): string | null {
+  type PgError = { code?: unknown; message?: string; detail?: unknown; cause?: unknown };
+  for (let e = error as PgError | undefined; e; e = e.cause as PgError | undefined) {
+    if (typeof e.code === 'string' && e.code.startsWith('22')) {
+      const message = e.message ?? e.code;
+      // the detail names the culprit ("\u0000 cannot be converted to text.")
+      return typeof e.detail === 'string' && e.detail ? `${message}: ${e.detail}` : message;
+    }
+  }
+  return null;
+}

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import { and, eq, isNull, sql } from 'drizzle-orm';
-import { type Db, queryRows } from '../db/client.ts';
+import { type Db, dataErrorMessage, queryRows } from '../db/client.ts';
 import { recordings, type UpstreamApi } from '../db/schema.ts';
 import { type DocumentRows, insertDocumentRows, rowsForDocument } from '../recordings/store.ts';
 import { type ParsedDocument, parseResultsDocument, ResultsDocumentError } from '../upstream/results.ts';
@@ -59,14 +59,6 @@ export async function importDocumentFile(db: Db, file: string, options: ImportOp
     if (refused) return rejected(`the database refused the document (nothing was stored): ${refused}`);
     throw error;
   }
-}
-
-/** Postgres data exceptions (class 22, e.g. a NUL byte in text) are the document's fault, not ours. */
-function dataErrorMessage(error: unknown): string | null {
-  for (let e = error as { code?: unknown; message?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e) {
-    if (typeof e.code === 'string' && e.code.startsWith('22')) return e.message ?? e.code;
-  }
-  return null;
 }
 
 async function importParsed(

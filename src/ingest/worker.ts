@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { and, eq, sql } from 'drizzle-orm';
-import type { Db } from '../db/client.ts';
+import { type Db, dataErrorMessage } from '../db/client.ts';
 import { recordingEvents, recordings } from '../db/schema.ts';
 import type { Logger } from '../log.ts';
 import { removeAbandonedUploads, removeSpoolFile, spoolFileExists, spoolPath } from '../recordings/spool.ts';
@@ -60,6 +60,11 @@ const RETRY_MAX_MS = 5 * 60_000;
 const PERMANENT_STATUS = new Set([400, 404, 413, 415, 422]);
 
 class LeaseLostError extends Error {}
+
+/** PostgreSQL text cannot hold a NUL character: a body keeps it as the six characters `\u0000`. */
+function storableText(body: string): string {
+  return body.includes('\0') ? body.replaceAll('\0', '\\u0000') : body;
+}
 
 /**
  * The store step's statements, to run inside one transaction: the recording becomes `complete` with
@@ -246,7 +251,7 @@ export function startWorker(options: WorkerOptions) {
       return finish(recording.id, {
         status: 'failed',
         error: `the upstream's results for process ${pid} are not JSON: ${results.jsonError}`,
-        rawBody: results.rawBody,
+        rawBody: storableText(results.rawBody),
       });
     }
     let rows: ReturnType<typeof rowsForDocument>;
@@ -264,18 +269,30 @@ export function startWorker(options: WorkerOptions) {
       rlog.info({ pid }, 'results fetched; pausing before storing (test hook)');
       await new Promise((resolve) => setTimeout(resolve, options.pauseBeforeStoreMs));
     }
-    await options.db.transaction(async (txn) => {
-      const tx = txn as unknown as Db;
-      const stored = await storeResults(tx, {
-        recordingId: recording.id,
-        leaseOwner: owner,
-        rawBody: results.rawBody,
-        rows,
-        keepAudio: options.keepAudio ?? false,
+    try {
+      await options.db.transaction(async (txn) => {
+        const tx = txn as unknown as Db;
+        const stored = await storeResults(tx, {
+          recordingId: recording.id,
+          leaseOwner: owner,
+          rawBody: results.rawBody,
+          rows,
+          keepAudio: options.keepAudio ?? false,
+        });
+        if (!stored) throw new LeaseLostError();
+        await options.hooks?.afterStored?.(tx, recording.id);
       });
-      if (!stored) throw new LeaseLostError();
-      await options.hooks?.afterStored?.(tx, recording.id);
-    });
+    } catch (error) {
+      // the database refuses the document itself (e.g. "\u0000" in a transcript): fetching it again
+      // would bring the same bytes, so the recording fails now, with the body kept as text
+      const refused = dataErrorMessage(error);
+      if (!refused) throw error;
+      return finish(recording.id, {
+        status: 'failed',
+        error: `the database refused the upstream's results for process ${pid} (nothing of them was stored): ${refused}`,
+        rawBody: storableText(results.rawBody),
+      });
+    }
     stats.stored++;
     rlog.info({ pid, utterances: rows.utterances.length, voiceprints: rows.voiceprints.length }, 'stored');
     if (!options.keepAudio && recording.spoolFile) await removeSpoolFile(options.spoolDir, recording.spoolFile);

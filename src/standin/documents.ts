@@ -12,7 +12,7 @@ import { BEHAVIORAL_TASKS, OTHER_LANGUAGES, transcript } from './wording.ts';
  */
 
 /** How a results document is spoiled on purpose (fault injection), or null for a good one. */
-export type DocumentSpoiler = 'trimmed' | 'wrong-dimensions' | null;
+export type DocumentSpoiler = 'trimmed' | 'wrong-dimensions' | 'nul-byte' | null;
 
 type Prediction = { label: string | null; posterior: string | null; dominantInSegments: [] };
 type ResultItem = {
@@ -69,7 +69,8 @@ export function resultsDocument(process: StandinProcess, model: VoiceModel, opti
     // a clone sounds like its victim: the speaker model hears the victim's voice
     const voice = speaker.cloneOf ?? speaker.speakerId;
     const seconds = utterance.end - utterance.start;
-    const text = transcript(random, speaker.role, seconds);
+    // "nul-byte": valid JSON ("\u0000") that PostgreSQL refuses in text and jsonb alike
+    const text = `${transcript(random, speaker.role, seconds)}${options.spoiler === 'nul-byte' && index === 0 ? '\u0000' : ''}`;
     item('asr', [prediction(text, null)], text, null);
 
     let speakerVector: string | null = null;

@@ -21,6 +21,7 @@ export const faultKinds = [
   'trimmed',
   'wrong-dimensions',
   'non-json',
+  'nul-byte',
 ] as const;
 export type FaultKind = (typeof faultKinds)[number];
 
@@ -38,7 +39,7 @@ export type FaultPlan = { rules: FaultRule[]; seed?: number };
 /** Faults that decide how a submitted process ends: only submissions can carry them. */
 const PROCESS_FAULTS = new Set<FaultKind>(['fail', 'insufficient-credits']);
 /** Faults that spoil a results document: only results requests can carry them. */
-const DOCUMENT_FAULTS = new Set<FaultKind>(['trimmed', 'wrong-dimensions', 'non-json']);
+const DOCUMENT_FAULTS = new Set<FaultKind>(['trimmed', 'wrong-dimensions', 'non-json', 'nul-byte']);
 const SUBMIT_KINDS = new Set<RequestKind>(['submit', 'submit-url']);
 /** Requests that are about one named process; `name` filters only these. */
 const NAMED_KINDS = new Set<RequestKind>(['submit', 'submit-url', 'status', 'results']);

@@ -240,7 +240,8 @@ async function showResults(state: StandinState, c: StandinContext, api: Upstream
   if (rule?.fault === 'non-json') {
     return respond(state, c, 'results', rule, found.name, () => '<html><body><h1>502 Bad Gateway</h1></body></html>');
   }
-  const spoiler: DocumentSpoiler = rule?.fault === 'trimmed' || rule?.fault === 'wrong-dimensions' ? rule.fault : null;
+  const spoiler: DocumentSpoiler =
+    rule?.fault === 'trimmed' || rule?.fault === 'wrong-dimensions' || rule?.fault === 'nul-byte' ? rule.fault : null;
   return respond(state, c, 'results', rule, found.name, () => resultsDocumentText(found, state.model, { spoiler }));
 }
 
