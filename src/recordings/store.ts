@@ -11,17 +11,10 @@ import { l2Norm, meanVector } from '../vectors.ts';
  */
 export type VectorToStore = { text: string; norm: number };
 
-export type UtteranceRow = {
-  upstreamId: string;
-  startS: number | null;
-  endS: number | null;
-  speakerLabel: string | null;
-  transcript: string | null;
-  language: string | null;
-  deepfakeLabel: string | null;
-  pSpoofed: number | null;
-  deepfake: VectorToStore | null;
-};
+export type UtteranceRow = Pick<
+  ParsedUtterance,
+  'upstreamId' | 'startS' | 'endS' | 'speakerLabel' | 'transcript' | 'language' | 'deepfakeLabel' | 'pSpoofed'
+> & { deepfake: VectorToStore | null };
 export type VoiceprintRow = {
   speakerLabel: string;
   speaker: VectorToStore;
