@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordings } from '../src/db/schema.ts';
 import { createApp } from '../src/http/app.ts';
 import { listen } from '../src/http/serve.ts';
+import { runIngest } from '../src/ingest/upload.ts';
 import { startWorker } from '../src/ingest/worker.ts';
 import { createApiKey } from '../src/keys/keys.ts';
 import { createLogger } from '../src/log.ts';
@@ -139,6 +140,34 @@ describe(`voxtrace ingest on ${engine}`, () => {
       expect(row?.callAt?.getTime()).toBe((mtimeOf.get(wav) as number) * 1000);
       expect(row?.fileName).toBe(path.basename(wav));
     }
+  });
+
+  it('with --wait, the counts shown while files still upload include what the workers already finished', async () => {
+    const { dir, wavs } = await demoTree('live', 12, 303);
+    uploadDelayMs = 300; // about 3.6 s of uploads, one at a time
+    let progress = '';
+    try {
+      const result = await runIngest({
+        apiUrl: env.VOXTRACE_API_URL as string,
+        apiKey: env.VOXTRACE_API_KEY as string,
+        paths: [dir],
+        accountFromDir: true,
+        wait: true,
+        concurrency: 1,
+        pollIntervalMs: 100, // so refreshed every 0.5 s during the uploads
+        progress: { write: (text: string) => (progress += text) },
+      });
+      expect(result.recordings.map((r) => r.status)).toEqual(new Array(wavs.length).fill('complete'));
+    } finally {
+      uploadDelayMs = 0;
+    }
+    const doneWhileUploading = [...progress.matchAll(/^ingest: (\d+)\/12 uploaded \(.*, done (\d+),/gm)].map((m) => ({
+      uploaded: Number(m[1]),
+      done: Number(m[2]),
+    }));
+    expect(doneWhileUploading.length).toBeGreaterThan(2);
+    // before the refresh, every upload line said "done 0" until the uploads ended
+    expect(doneWhileUploading.some((line) => line.uploaded < 12 && line.done > 0)).toBe(true);
   });
 
   it('resumes an interrupted run: the second run finds what the first stored and uploads only the rest', async () => {

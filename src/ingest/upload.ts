@@ -84,6 +84,8 @@ const LIST_PAGE_SIZE = 500;
 // recordings looked up by id in one request (the API's `ids` limit)
 const IDS_PER_REQUEST = 100;
 const DEFAULT_CONCURRENCY = 4;
+// while files upload, --wait refreshes the counts this many times less often than it polls afterwards
+const UPLOAD_POLL_FACTOR = 5;
 
 /**
  * Uploads every audio file under `options.paths`, then (with `wait`) polls until each recording
@@ -102,8 +104,14 @@ export async function runIngest(options: IngestOptions): Promise<IngestResult> {
   const tracker = createTracker();
   const display = createProgressDisplay(options.progress ?? { write: () => true });
   try {
-    const uploaded = await uploadFiles(api, found.files, { channel: options.channel, concurrency }, tracker, display);
-    if (options.wait) await waitForRecordings(api, tracker, display, options.pollIntervalMs ?? 1000);
+    const pollIntervalMs = options.pollIntervalMs ?? 1000;
+    const uploads = uploadFiles(api, found.files, { channel: options.channel, concurrency }, tracker, display);
+    const refreshing = options.wait
+      ? refreshWhileUploading(api, tracker, uploads, pollIntervalMs * UPLOAD_POLL_FACTOR)
+      : undefined;
+    const uploaded = await uploads;
+    await refreshing;
+    if (options.wait) await waitForRecordings(api, tracker, display, pollIntervalMs);
     return {
       files: found.files.length,
       skipped: found.skipped,
@@ -299,6 +307,8 @@ function problemDetail(answer: { status: number; body: unknown }): string {
   return `HTTP ${answer.status}`;
 }
 
+type ApiClient = ReturnType<typeof createApiClient>;
+
 function asRecording(answer: ApiAnswer): RecordingSummary | null {
   const body = answer.body as Partial<RecordingSummary> | null;
   if (!body || typeof body !== 'object' || typeof body.id !== 'string' || typeof body.status !== 'string') return null;
@@ -355,7 +365,7 @@ type Tracker = ReturnType<typeof createTracker>;
 // uploading
 
 async function uploadFiles(
-  api: ReturnType<typeof createApiClient>,
+  api: ApiClient,
   files: AudioFile[],
   options: { channel: string | undefined; concurrency: number },
   tracker: Tracker,
@@ -415,14 +425,10 @@ async function uploadFiles(
 // waiting
 
 /**
- * Polls until every tracked recording is terminal. Each round takes the cheaper way to learn what
- * changed: looking the pending recordings up by id when that takes fewer requests, otherwise the in-flight lists
- * (status queued/submitting/submitted, 500 a page) — a recording of ours missing from them has
- * finished, and is then looked up for its final state and error, 100 per request (`ids`). That is
- * about one request per 100 recordings over the whole wait, plus a few pages a round.
+ * Polls until every tracked recording is terminal, one `refreshPending` round per interval.
  */
 async function waitForRecordings(
-  api: ReturnType<typeof createApiClient>,
+  api: ApiClient,
   tracker: Tracker,
   display: ProgressDisplay,
   pollIntervalMs: number,
@@ -434,47 +440,96 @@ async function waitForRecordings(
     ...tracker.counts,
   });
   display.update(snapshot());
-  // what listing the in-flight recordings cost last round, in requests (one page per status at least)
-  let listCost: number = IN_FLIGHT_STATUSES.length;
-  for (let pending = tracker.pending(); pending.length > 0; pending = tracker.pending()) {
+  let listCost: number = FIRST_LIST_COST;
+  while (tracker.pending().length > 0) {
     await sleep(pollIntervalMs);
-    let toFetch = pending;
-    if (Math.ceil(pending.length / IDS_PER_REQUEST) > listCost) {
-      const inFlight = new Map<string, RecordingSummary>();
-      let pages = 0;
-      for (const status of IN_FLIGHT_STATUSES) {
-        for (let cursor: string | null = null, first = true; first || cursor; first = false) {
-          const answer = await api.list(status, cursor);
-          pages++;
-          if (answer.status !== 200) throw new IngestError(`listing recordings failed: ${problemDetail(answer)}`);
-          const page = answer.body as { items: RecordingSummary[]; nextCursor: string | null };
-          for (const item of page.items) inFlight.set(item.id, item);
-          cursor = page.nextCursor;
-        }
-      }
-      listCost = pages;
-      toFetch = [];
-      for (const recording of pending) {
-        const current = inFlight.get(recording.id);
-        if (current) tracker.see(current);
-        // gone from the in-flight lists: finished (or moved between two lists while we paged; the GET tells)
-        else toFetch.push(recording);
-      }
-    }
-    const batches: (typeof toFetch)[] = [];
-    for (let i = 0; i < toFetch.length; i += IDS_PER_REQUEST) batches.push(toFetch.slice(i, i + IDS_PER_REQUEST));
-    await forEachLimited(batches, 4, async (batch) => {
-      const answer = await api.byIds(batch.map((r) => r.id));
-      if (answer.status !== 200) throw new IngestError(`looking recordings up failed: ${problemDetail(answer)}`);
-      const found = new Map((answer.body as { items: RecordingSummary[] }).items.map((r) => [r.id, r]));
-      for (const recording of batch) {
-        const current = found.get(recording.id);
-        tracker.see(current ?? { id: recording.id, status: 'dead', error: 'the recording no longer exists (deleted)' });
-      }
-    });
+    listCost = await refreshPending(api, tracker, listCost);
     display.update(snapshot());
   }
   display.update(snapshot(), { final: true });
+}
+
+/**
+ * With --wait, keeps the counts current while files are still uploading: a long backfill shows
+ * what the workers have finished, not every upload as still queued. Less often than the wait's
+ * polling, and best effort: a failed round is skipped, since the wait that follows is the
+ * authority on each recording's outcome.
+ */
+async function refreshWhileUploading(
+  api: ApiClient,
+  tracker: Tracker,
+  uploads: Promise<unknown>,
+  intervalMs: number,
+): Promise<void> {
+  let uploading = true;
+  const finished = uploads.then(
+    () => {
+      uploading = false;
+    },
+    () => {
+      uploading = false;
+    },
+  );
+  let listCost: number = FIRST_LIST_COST;
+  while (uploading) {
+    await Promise.race([sleep(intervalMs), finished]);
+    if (!uploading) return;
+    try {
+      listCost = await refreshPending(api, tracker, listCost);
+    } catch {
+      // skipped: see above
+    }
+  }
+}
+
+// what listing the in-flight recordings costs at the least, in requests: one page per status
+const FIRST_LIST_COST = IN_FLIGHT_STATUSES.length;
+
+/**
+ * One round of learning what changed for the pending recordings, the cheaper way: looking them up
+ * by id when that takes fewer requests, otherwise the in-flight lists (status
+ * queued/submitting/submitted, 500 a page) — a recording of ours missing from them has finished,
+ * and is then looked up for its final state and error, 100 per request (`ids`). That is about one
+ * request per 100 recordings over a whole wait, plus a few pages a round. Takes what listing cost
+ * last round and returns what it cost this one.
+ */
+async function refreshPending(api: ApiClient, tracker: Tracker, listCost: number): Promise<number> {
+  const pending = tracker.pending();
+  let toFetch = pending;
+  if (Math.ceil(pending.length / IDS_PER_REQUEST) > listCost) {
+    const inFlight = new Map<string, RecordingSummary>();
+    let pages = 0;
+    for (const status of IN_FLIGHT_STATUSES) {
+      for (let cursor: string | null = null, first = true; first || cursor; first = false) {
+        const answer = await api.list(status, cursor);
+        pages++;
+        if (answer.status !== 200) throw new IngestError(`listing recordings failed: ${problemDetail(answer)}`);
+        const page = answer.body as { items: RecordingSummary[]; nextCursor: string | null };
+        for (const item of page.items) inFlight.set(item.id, item);
+        cursor = page.nextCursor;
+      }
+    }
+    listCost = pages;
+    toFetch = [];
+    for (const recording of pending) {
+      const current = inFlight.get(recording.id);
+      if (current) tracker.see(current);
+      // gone from the in-flight lists: finished (or moved between two lists while we paged; the lookup tells)
+      else toFetch.push(recording);
+    }
+  }
+  const batches: (typeof toFetch)[] = [];
+  for (let i = 0; i < toFetch.length; i += IDS_PER_REQUEST) batches.push(toFetch.slice(i, i + IDS_PER_REQUEST));
+  await forEachLimited(batches, 4, async (batch) => {
+    const answer = await api.byIds(batch.map((r) => r.id));
+    if (answer.status !== 200) throw new IngestError(`looking recordings up failed: ${problemDetail(answer)}`);
+    const found = new Map((answer.body as { items: RecordingSummary[] }).items.map((r) => [r.id, r]));
+    for (const recording of batch) {
+      const current = found.get(recording.id);
+      tracker.see(current ?? { id: recording.id, status: 'dead', error: 'the recording no longer exists (deleted)' });
+    }
+  });
+  return listCost;
 }
 
 async function forEachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
