@@ -84,8 +84,10 @@ const LIST_PAGE_SIZE = 500;
 // recordings looked up by id in one request (the API's `ids` limit)
 const IDS_PER_REQUEST = 100;
 const DEFAULT_CONCURRENCY = 4;
-// while files upload, --wait refreshes the counts this many times less often than it polls afterwards
+// while files upload, --wait refreshes the counts this many times less often than it polls afterwards,
+// looking up this many of the oldest pending recordings
 const UPLOAD_POLL_FACTOR = 5;
+const UPLOAD_REFRESH_IDS = 500;
 
 /**
  * Uploads every audio file under `options.paths`, then (with `wait`) polls until each recording
@@ -451,9 +453,11 @@ async function waitForRecordings(
 
 /**
  * With --wait, keeps the counts current while files are still uploading: a long backfill shows
- * what the workers have finished, not every upload as still queued. Less often than the wait's
- * polling, and best effort: a failed round is skipped, since the wait that follows is the
- * authority on each recording's outcome.
+ * what the workers have finished, not every upload as still queued. Each round looks up the
+ * oldest pending recordings only (workers take them about first in, first out), at most
+ * UPLOAD_REFRESH_IDS by id, so it costs a few key lookups however large the run; less often than
+ * the wait's polling; and best effort: a failed round is skipped, since the wait that follows is
+ * the authority on each recording's outcome.
  */
 async function refreshWhileUploading(
   api: ApiClient,
@@ -470,12 +474,11 @@ async function refreshWhileUploading(
       uploading = false;
     },
   );
-  let listCost: number = FIRST_LIST_COST;
   while (uploading) {
     await Promise.race([sleep(intervalMs), finished]);
     if (!uploading) return;
     try {
-      listCost = await refreshPending(api, tracker, listCost);
+      await lookUp(api, tracker, tracker.pending().slice(0, UPLOAD_REFRESH_IDS));
     } catch {
       // skipped: see above
     }
@@ -518,8 +521,14 @@ async function refreshPending(api: ApiClient, tracker: Tracker, listCost: number
       else toFetch.push(recording);
     }
   }
-  const batches: (typeof toFetch)[] = [];
-  for (let i = 0; i < toFetch.length; i += IDS_PER_REQUEST) batches.push(toFetch.slice(i, i + IDS_PER_REQUEST));
+  await lookUp(api, tracker, toFetch);
+  return listCost;
+}
+
+/** Looks these recordings up by id, 100 per request, and records what the API says of each. */
+async function lookUp(api: ApiClient, tracker: Tracker, recordings: { id: string }[]): Promise<void> {
+  const batches: (typeof recordings)[] = [];
+  for (let i = 0; i < recordings.length; i += IDS_PER_REQUEST) batches.push(recordings.slice(i, i + IDS_PER_REQUEST));
   await forEachLimited(batches, 4, async (batch) => {
     const answer = await api.byIds(batch.map((r) => r.id));
     if (answer.status !== 200) throw new IngestError(`looking recordings up failed: ${problemDetail(answer)}`);
@@ -529,7 +538,6 @@ async function refreshPending(api: ApiClient, tracker: Tracker, listCost: number
       tracker.see(current ?? { id: recording.id, status: 'dead', error: 'the recording no longer exists (deleted)' });
     }
   });
-  return listCost;
 }
 
 async function forEachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
