@@ -104,7 +104,10 @@ function withNorm(vector: Float64Array, norm: number): number[] {
   let sum = 0;
   for (const v of vector) sum += v * v;
   const scale = norm / Math.sqrt(sum);
-  return Array.from(vector, (v) => v * scale);
+  // a plain loop: Array.from over a typed array with a map function is several times slower in V8
+  const scaled: number[] = [];
+  for (let i = 0; i < vector.length; i++) scaled.push((vector[i] as number) * scale);
+  return scaled;
 }
 
 /**
