@@ -34,6 +34,16 @@ function postgresCpuSeconds(): number {
   return total;
 }
 
+/** CPU time the hypervisor gave other guests while this one wanted it (the `steal` column of /proc/stat), in seconds. */
+function stealSeconds(): number {
+  try {
+    const fields = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]?.trim().split(/\s+/) ?? [];
+    return Number(fields[8] ?? 0) / TICKS_PER_SECOND;
+  } catch {
+    return 0;
+  }
+}
+
 /**
  * Where the CPU went during a run: seconds per named role (summed over its processes) and for the
  * PostgreSQL server. Processes are sampled every second, so one that exits during the run keeps
@@ -42,6 +52,7 @@ function postgresCpuSeconds(): number {
 export function cpuAccount(roles: Record<string, () => number[]>) {
   const lastSeen = new Map<number, number>();
   const postgresBefore = postgresCpuSeconds();
+  const stealBefore = stealSeconds();
   const sample = () => {
     for (const pids of Object.values(roles)) {
       for (const pid of pids()) {
@@ -62,6 +73,8 @@ export function cpuAccount(roles: Record<string, () => number[]>) {
       for (const [role, pids] of Object.entries(roles)) {
         seconds[role] = round(pids().reduce((sum, pid) => sum + (lastSeen.get(pid) ?? 0) - (before.get(pid) ?? 0), 0));
       }
+      // on a shared VM: time taken by other guests; a run with much of it is slower for no fault of voxtrace
+      seconds.stolenByHypervisor = round(stealSeconds() - stealBefore);
       return seconds;
     },
   };
