@@ -23,7 +23,7 @@ import { type Database, openPglite, openPostgres, queryRows } from '../src/db/cl
 import { writeDemoData } from '../src/standin/demo-data.ts';
 import { adminQuery, databaseUrl } from '../test/support/postgres.ts';
 import { cpuAccount } from './support/cpu.ts';
-import { describeMachine } from './support/machine.ts';
+import { calibrationMs, describeMachine } from './support/machine.ts';
 import { recordResult } from './support/results.ts';
 
 const benchDir = import.meta.dirname;
@@ -231,7 +231,9 @@ try {
     campaigns: 3,
     seed: 1,
   });
+  const calibrationBefore = await calibrationMs();
   const native = await nativeRun(corpus);
+  const calibrationAfter = await calibrationMs();
   if (native.counts.complete !== recordings) {
     throw new Error(`native: ${native.counts.complete} of ${recordings} recordings stored`);
   }
@@ -240,6 +242,8 @@ try {
     workerMaxRssMiB: native.workerMaxRssMiB,
     // where the 2 cores went: CPU seconds per process role during the run
     cpuSeconds: native.cpuSeconds,
+    // the machine's speed before and after (bench/support/machine.ts): higher means a slowed machine
+    calibrationMs: { before: calibrationBefore, after: calibrationAfter },
   };
   if (!pgliteMode) {
     recordResult(benchDir, {

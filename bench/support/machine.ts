@@ -72,3 +72,32 @@ export async function describeMachine(
     settings,
   };
 }
+
+/**
+ * How fast this machine is right now, as milliseconds of one fixed single-threaded job: the
+ * stand-in writing the results documents of 100 seeded demo calls (vector maths and JSON). These
+ * machines are shared; a run whose calibration is well above the usual was slowed by its
+ * neighbours, and its figures should be read with that in mind.
+ * @example const before = await calibrationMs();
+ */
+export async function calibrationMs(): Promise<number> {
+  const { generateDemoCalls } = await import('../../src/standin/demo-data.ts');
+  const { documentForCall } = await import('../../src/standin/documents.ts');
+  const { createVoiceModel } = await import('../../src/standin/voices.ts');
+  const model = createVoiceModel(7);
+  const calls = [
+    ...generateDemoCalls({
+      calls: 100,
+      speakers: 20,
+      fraudsters: 2,
+      campaigns: 2,
+      seed: 7,
+      now: new Date('2026-01-01'),
+    }),
+  ];
+  // one untimed pass warms the JIT and the voice model's caches
+  for (const [i, call] of calls.entries()) JSON.stringify(documentForCall(call.manifest, { pid: i + 1, model }));
+  const started = performance.now();
+  for (const [i, call] of calls.entries()) JSON.stringify(documentForCall(call.manifest, { pid: i + 1001, model }));
+  return Math.round(performance.now() - started);
+}
