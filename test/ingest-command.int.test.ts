@@ -35,6 +35,8 @@ const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'voxtrace-ingest-cmd-'));
 const spoolDir = path.join(workDir, 'spool');
 // the resumption test slows intake down so that a run can be interrupted halfway
 let uploadDelayMs = 0;
+// requests of ingest --wait that look at more than its window of 2 (a status listing, or > 2 ids)
+let sweeps = 0;
 
 beforeAll(async () => {
   database = await createTestDatabase();
@@ -49,6 +51,8 @@ beforeAll(async () => {
     {
       fetch: async (request) => {
         if (uploadDelayMs > 0 && request.method === 'POST') await sleep(uploadDelayMs);
+        const query = new URL(request.url).searchParams;
+        if (query.has('status') || (query.get('ids')?.split(',').length ?? 0) > 2) sweeps++;
         return app.fetch(request);
       },
     },
@@ -57,7 +61,11 @@ beforeAll(async () => {
   const { key } = await createApiKey(database.db, { scope: 'write' });
   env = { VOXTRACE_API_URL: server.url, VOXTRACE_API_KEY: key };
   upstream = createUpstreamClient({ baseUrl: standin.url, cid: '3', token: standin.token, api: 'deepfake' });
-  worker = startWorker({
+  worker = startTestWorker();
+});
+
+function startTestWorker() {
+  return startWorker({
     db: database.db,
     client: upstream,
     log: createLogger('silent'),
@@ -68,7 +76,7 @@ beforeAll(async () => {
     keepAudio: false,
     idleMs: 50,
   });
-});
+}
 
 afterAll(async () => {
   await worker?.stop();
@@ -155,6 +163,8 @@ describe(`voxtrace ingest on ${engine}`, () => {
         wait: true,
         concurrency: 1,
         pollIntervalMs: 100, // so refreshed every 0.5 s during the uploads
+        // a window smaller than what is pending: the oldest 2 by id each round, all of them every 10th
+        pendingWindow: 2,
         progress: { write: (text: string) => (progress += text) },
       });
       expect(result.recordings.map((r) => r.status)).toEqual(new Array(wavs.length).fill('complete'));
@@ -168,6 +178,34 @@ describe(`voxtrace ingest on ${engine}`, () => {
     expect(doneWhileUploading.length).toBeGreaterThan(2);
     // before the refresh, every upload line said "done 0" until the uploads ended
     expect(doneWhileUploading.some((line) => line.uploaded < 12 && line.done > 0)).toBe(true);
+    expect(progress).toMatch(/^ingest: 12\/12 finished \(queued 0, submitted 0, done 12, failed 0\)/m);
+  });
+
+  it('with --wait, checks every pending recording now and then, not only the oldest few', async () => {
+    const { dir, wavs } = await demoTree('sweep', 6, 404);
+    // no worker for now: all 6 stay pending, more than the window of 2, so the full sweeps come due
+    await worker.stop();
+    const before = sweeps;
+    const ingest = runIngest({
+      apiUrl: env.VOXTRACE_API_URL as string,
+      apiKey: env.VOXTRACE_API_KEY as string,
+      paths: [dir],
+      accountFromDir: true,
+      wait: true,
+      pollIntervalMs: 20,
+      pendingWindow: 2,
+    });
+    try {
+      for (let i = 0; sweeps === before; i++) {
+        if (i > 500) throw new Error('no full sweep within 10 s');
+        await sleep(20);
+      }
+    } finally {
+      worker = startTestWorker();
+    }
+    const result = await ingest;
+    expect(result.recordings).toHaveLength(wavs.length);
+    expect(result.recordings.map((r) => r.status)).toEqual(new Array(wavs.length).fill('complete'));
   });
 
   it('resumes an interrupted run: the second run finds what the first stored and uploads only the rest', async () => {

@@ -32,6 +32,8 @@ export type IngestOptions = {
   progress?: ProgressStream;
   /** Pause between two polls of --wait; default 1 s. */
   pollIntervalMs?: number;
+  /** How many of the oldest pending recordings a poll looks up by id; default 500. */
+  pendingWindow?: number;
   /** Tries per request on 5xx, 429 and network errors; default 4, first backoff 500 ms. */
   retry?: { attempts?: number; baseDelayMs?: number };
 };
@@ -84,10 +86,12 @@ const LIST_PAGE_SIZE = 500;
 // recordings looked up by id in one request (the API's `ids` limit)
 const IDS_PER_REQUEST = 100;
 const DEFAULT_CONCURRENCY = 4;
-// while files upload, --wait refreshes the counts this many times less often than it polls afterwards,
-// looking up this many of the oldest pending recordings
+// while files upload, --wait refreshes the counts this many times less often than it polls afterwards
 const UPLOAD_POLL_FACTOR = 5;
-const UPLOAD_REFRESH_IDS = 500;
+// how many of the oldest pending recordings a round of --wait looks up by id
+const DEFAULT_PENDING_WINDOW = 500;
+// every this many rounds, --wait checks every pending recording (they can finish out of order)
+const FULL_SWEEP_EVERY = 10;
 
 /**
  * Uploads every audio file under `options.paths`, then (with `wait`) polls until each recording
@@ -107,13 +111,14 @@ export async function runIngest(options: IngestOptions): Promise<IngestResult> {
   const display = createProgressDisplay(options.progress ?? { write: () => true });
   try {
     const pollIntervalMs = options.pollIntervalMs ?? 1000;
+    const pendingWindow = options.pendingWindow ?? DEFAULT_PENDING_WINDOW;
     const uploads = uploadFiles(api, found.files, { channel: options.channel, concurrency }, tracker, display);
     const refreshing = options.wait
-      ? refreshWhileUploading(api, tracker, uploads, pollIntervalMs * UPLOAD_POLL_FACTOR)
+      ? refreshWhileUploading(api, tracker, uploads, pollIntervalMs * UPLOAD_POLL_FACTOR, pendingWindow)
       : undefined;
     const uploaded = await uploads;
     await refreshing;
-    if (options.wait) await waitForRecordings(api, tracker, display, pollIntervalMs);
+    if (options.wait) await waitForRecordings(api, tracker, display, pollIntervalMs, pendingWindow);
     return {
       files: found.files.length,
       skipped: found.skipped,
@@ -143,6 +148,8 @@ function checkOptions(options: IngestOptions): string {
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) {
     throw new IngestError('--concurrency must be a whole number from 1 to 64');
   }
+  const window = options.pendingWindow ?? DEFAULT_PENDING_WINDOW;
+  if (!Number.isInteger(window) || window < 1) throw new IngestError('pendingWindow must be a whole number ≥ 1');
   return options.apiKey;
 }
 
@@ -427,13 +434,17 @@ async function uploadFiles(
 // waiting
 
 /**
- * Polls until every tracked recording is terminal, one `refreshPending` round per interval.
+ * Polls until every tracked recording is terminal. Most rounds look up only the oldest pending
+ * recordings (`pendingWindow`, by id): workers take recordings about first in, first out, so that
+ * is where things change, and it costs a few key lookups however many are pending. Every
+ * FULL_SWEEP_EVERY rounds, `refreshPending` checks them all, for any that finished out of order.
  */
 async function waitForRecordings(
   api: ApiClient,
   tracker: Tracker,
   display: ProgressDisplay,
   pollIntervalMs: number,
+  pendingWindow: number,
 ): Promise<void> {
   const snapshot = (): ProgressSnapshot => ({
     phase: 'wait',
@@ -443,9 +454,14 @@ async function waitForRecordings(
   });
   display.update(snapshot());
   let listCost: number = FIRST_LIST_COST;
-  while (tracker.pending().length > 0) {
+  for (let round = 1; tracker.pending().length > 0; round++) {
     await sleep(pollIntervalMs);
-    listCost = await refreshPending(api, tracker, listCost);
+    const pending = tracker.pending();
+    if (pending.length <= pendingWindow || round % FULL_SWEEP_EVERY !== 0) {
+      await lookUp(api, tracker, pending.slice(0, pendingWindow));
+    } else {
+      listCost = await refreshPending(api, tracker, listCost);
+    }
     display.update(snapshot());
   }
   display.update(snapshot(), { final: true });
@@ -455,7 +471,7 @@ async function waitForRecordings(
  * With --wait, keeps the counts current while files are still uploading: a long backfill shows
  * what the workers have finished, not every upload as still queued. Each round looks up the
  * oldest pending recordings only (workers take them about first in, first out), at most
- * UPLOAD_REFRESH_IDS by id, so it costs a few key lookups however large the run; less often than
+ * `pendingWindow` by id, so it costs a few key lookups however large the run; less often than
  * the wait's polling; and best effort: a failed round is skipped, since the wait that follows is
  * the authority on each recording's outcome.
  */
@@ -464,6 +480,7 @@ async function refreshWhileUploading(
   tracker: Tracker,
   uploads: Promise<unknown>,
   intervalMs: number,
+  pendingWindow: number,
 ): Promise<void> {
   let uploading = true;
   const finished = uploads.then(
@@ -478,7 +495,7 @@ async function refreshWhileUploading(
     await Promise.race([sleep(intervalMs), finished]);
     if (!uploading) return;
     try {
-      await lookUp(api, tracker, tracker.pending().slice(0, UPLOAD_REFRESH_IDS));
+      await lookUp(api, tracker, tracker.pending().slice(0, pendingWindow));
     } catch {
       // skipped: see above
     }
