@@ -124,17 +124,12 @@ async function submitAudio(state: StandinState, c: StandinContext, api: Upstream
   }
   const { fields, file } = upload;
   if (!file) return apiError(c, 400, 'the form has no "file" part: send the audio as file=@call.wav');
-  let flags: { embeddings: boolean; generatorDetection: boolean; meta: string | null };
-  try {
-    flags = readSubmissionFlags(c, {
-      embeddings: fields.get('embeddings'),
-      generatorDetection: fields.get('enable_generator_detection'),
-      meta: fields.get('meta'),
-    });
-  } catch (error) {
-    if (error instanceof FlagError) return apiError(c, 400, error.message);
-    throw error;
-  }
+  const flags = submissionFlags(c, {
+    embeddings: fields.get('embeddings'),
+    generatorDetection: fields.get('enable_generator_detection'),
+    meta: fields.get('meta'),
+  });
+  if (flags instanceof Response) return flags;
   const audio = inspectAudio(file.head, file.size);
   if (!audio) {
     return apiError(c, 400, `unsupported audio format: "${file.filename}" is neither WAV nor MP3`);
@@ -143,19 +138,7 @@ async function submitAudio(state: StandinState, c: StandinContext, api: Upstream
   const rule = state.faults.pick('submit', name);
   const refused = refusal(state, c, 'submit', rule, name);
   if (refused) return refused;
-  const process = state.store.add({
-    ...describeAudio(file, audio),
-    api,
-    cid,
-    name,
-    meta: flags.meta,
-    embeddings: flags.embeddings,
-    generatorDetection: api === 'deepfake' && flags.generatorDetection,
-    ...outcomeOf(rule, null),
-  });
-  countSubmission(state, name);
-  state.log.debug({ pid: process.pid, api, name, durationS: process.durationS }, 'process created');
-  return respond(state, c, 'submit', rule, name, () => JSON.stringify(processItem(process, Date.now())));
+  return createProcess(state, c, { kind: 'submit', rule, api, cid, name, flags, audio: describeAudio(file, audio) });
 }
 
 async function submitUrl(state: StandinState, c: StandinContext, api: UpstreamApi) {
@@ -171,35 +154,51 @@ async function submitUrl(state: StandinState, c: StandinContext, api: UpstreamAp
   }
   const parsed = urlSubmissionSchema.safeParse(body);
   if (!parsed.success) return apiError(c, 400, parsed.error.issues.map((i) => i.message).join('; '));
-  let flags: { embeddings: boolean; generatorDetection: boolean; meta: string | null };
-  try {
-    flags = readSubmissionFlags(c, {
-      embeddings: parsed.data.embeddings,
-      generatorDetection: parsed.data.enable_generator_detection,
-      meta: parsed.data.meta ?? undefined,
-    });
-  } catch (error) {
-    if (error instanceof FlagError) return apiError(c, 400, error.message);
-    throw error;
-  }
+  const flags = submissionFlags(c, {
+    embeddings: parsed.data.embeddings,
+    generatorDetection: parsed.data.enable_generator_detection,
+    meta: parsed.data.meta ?? undefined,
+  });
+  if (flags instanceof Response) return flags;
   const url = new URL(parsed.data.url);
   const name = parsed.data.name || decodeURIComponent(url.pathname.split('/').pop() ?? '') || 'audio';
   const rule = state.faults.pick('submit-url', name);
   const refused = refusal(state, c, 'submit-url', rule, name);
   if (refused) return refused;
   const source = await audioAtUrl(url);
+  return createProcess(state, c, { kind: 'submit-url', rule, api, cid, name, flags, ...source });
+}
+
+/** A submission that passed every check becomes a process, counted, and answered as the API does. */
+function createProcess(
+  state: StandinState,
+  c: StandinContext,
+  input: {
+    kind: 'submit' | 'submit-url';
+    rule: FaultRule | null;
+    api: UpstreamApi;
+    cid: number;
+    name: string;
+    flags: SubmissionFlags;
+    audio: AudioDescription;
+    /** why fetching the audio failed (URL submissions): the process ends -1 with it */
+    failure?: string | null;
+  },
+) {
+  const { kind, rule, api, name, flags } = input;
   const process = state.store.add({
-    ...source.audio,
+    ...input.audio,
     api,
-    cid,
+    cid: input.cid,
     name,
     meta: flags.meta,
     embeddings: flags.embeddings,
     generatorDetection: api === 'deepfake' && flags.generatorDetection,
-    ...outcomeOf(rule, source.failure),
+    ...outcomeOf(rule, input.failure ?? null),
   });
   countSubmission(state, name);
-  return respond(state, c, 'submit-url', rule, name, () => JSON.stringify(processItem(process, Date.now())));
+  state.log.debug({ pid: process.pid, api, name, durationS: process.durationS }, 'process created');
+  return respond(state, c, kind, rule, name, () => JSON.stringify(processItem(process, Date.now())));
 }
 
 async function listProcesses(state: StandinState, c: StandinContext, api: UpstreamApi) {
@@ -319,6 +318,21 @@ function outcomeOf(
   return { outcome: 'complete', failureReason: null };
 }
 
+type SubmissionFlags = { embeddings: boolean; generatorDetection: boolean; meta: string | null };
+
+/** The submission's flags, or the 400 answer naming the one that is wrong. */
+function submissionFlags(
+  c: StandinContext,
+  input: { embeddings: unknown; generatorDetection: unknown; meta: string | undefined },
+): SubmissionFlags | Response {
+  try {
+    return readSubmissionFlags(c, input);
+  } catch (error) {
+    if (error instanceof FlagError) return apiError(c, 400, error.message);
+    throw error;
+  }
+}
+
 /**
  * embeddings and enable_generator_detection from the form (or JSON body) or the query string
  * (the vendor's docs call it a query parameter, its curl example sends a form field): either
@@ -327,7 +341,7 @@ function outcomeOf(
 function readSubmissionFlags(
   c: StandinContext,
   input: { embeddings: unknown; generatorDetection: unknown; meta: string | undefined },
-) {
+): SubmissionFlags {
   const embeddings =
     parseFlag('embeddings', input.embeddings) === true || parseFlag('embeddings', c.req.query('embeddings')) === true;
   const generatorDetection =
