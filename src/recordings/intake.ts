@@ -344,40 +344,38 @@ function fileMeter(maxBytes: number, limitText: string) {
   const head: Buffer[] = [];
   let headBytes = 0;
   let bytes = 0;
-  const transform = new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      bytes += chunk.length;
-      if (bytes > maxBytes) {
-        callback(
-          new PayloadTooLargeError(`the file is larger than the limit of ${limitText} (VOXTRACE_MAX_UPLOAD_MB)`),
-        );
-        return;
-      }
-      hash.update(chunk);
-      if (headBytes < AUDIO_HEAD_BYTES) {
-        // a copy, so the kept bytes do not pin a whole chunk
-        const part = Buffer.from(chunk.subarray(0, AUDIO_HEAD_BYTES - headBytes));
-        head.push(part);
-        headBytes += part.length;
-      }
-      callback(null, chunk);
-    },
+  const transform = byteLimit(maxBytes, `the file is larger than the limit of ${limitText}`, (chunk) => {
+    bytes += chunk.length;
+    hash.update(chunk);
+    if (headBytes < AUDIO_HEAD_BYTES) {
+      // a copy, so the kept bytes do not pin a whole chunk
+      const part = Buffer.from(chunk.subarray(0, AUDIO_HEAD_BYTES - headBytes));
+      head.push(part);
+      headBytes += part.length;
+    }
   });
   return { transform, result: () => ({ sha256: hash.digest('hex'), bytes, head: Buffer.concat(head) }) };
 }
 
 /** Bounds the whole body, for uploads without a Content-Length (chunked) or with a false one. */
 function bodyMeter(maxBytes: number, limitText: string) {
+  return byteLimit(maxBytes, `the upload is larger than the limit of ${limitText}`);
+}
+
+/**
+ * A pass-through that fails with a 413 as soon as more than `maxBytes` have passed; each chunk
+ * within the limit is shown to `seen` first.
+ */
+function byteLimit(maxBytes: number, tooLarge: string, seen: (chunk: Buffer) => void = () => {}) {
   let bytes = 0;
   return new Transform({
     transform(chunk: Buffer, _encoding, callback) {
       bytes += chunk.length;
       if (bytes > maxBytes) {
-        callback(
-          new PayloadTooLargeError(`the upload is larger than the limit of ${limitText} (VOXTRACE_MAX_UPLOAD_MB)`),
-        );
+        callback(new PayloadTooLargeError(`${tooLarge} (VOXTRACE_MAX_UPLOAD_MB)`));
         return;
       }
+      seen(chunk);
       callback(null, chunk);
     },
   });
