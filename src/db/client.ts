@@ -5,6 +5,7 @@ import type { SQL } from 'drizzle-orm';
 import { drizzle as drizzleNodePg } from 'drizzle-orm/node-postgres';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import pg from 'pg';
+import { VoxtraceError } from '../errors.ts';
 import * as schema from './schema.ts';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -21,13 +22,12 @@ export type Database = {
   close(): Promise<void>;
 };
 
-export class DatabaseBusyError extends Error {
+export class DatabaseBusyError extends VoxtraceError {
   constructor(dir: string, pid: number) {
     super(
       `the embedded database in ${dir} is in use by another voxtrace process (pid ${pid}); ` +
         'embedded PGlite serves one process: use the API of the running server, stop it, or set DATABASE_URL',
     );
-    this.name = 'DatabaseBusyError';
   }
 }
 

@@ -1,7 +1,9 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'drizzle-orm';
+import { readMigrationFiles } from 'drizzle-orm/migrator';
 import { migrate as migrateNodePg } from 'drizzle-orm/node-postgres/migrator';
+import { VoxtraceError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { type Database, queryRows } from './client.ts';
 
@@ -14,12 +16,7 @@ const MIGRATION_LOCK_KEY = 0x766f7874; // 'voxt'
 export const RECOMMENDED_PGVECTOR = '0.8.4';
 export const MINIMUM_PGVECTOR = '0.8.0';
 
-export class MigrationError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'MigrationError';
-  }
-}
+export class MigrationError extends VoxtraceError {}
 
 /**
  * Applies the committed migrations under an advisory lock (drizzle-orm's migrator: drizzle-kit's
@@ -45,6 +42,30 @@ export async function migrateDatabase(database: Database): Promise<{ pgvector: s
     }
   });
   return { pgvector: await pgvectorVersion(database) };
+}
+
+let committedMigrations: number[] | null = null;
+
+/**
+ * How many committed migrations the database has not applied (all of them on an empty database):
+ * what `/readyz` asks, so that a server started with VOXTRACE_AUTO_MIGRATE=false reports ready only
+ * once someone has migrated. drizzle's migrator applies every migration newer than the last one it
+ * recorded, so comparing creation times is its own rule.
+ * @example if ((await pendingMigrations(database)) > 0) notReady();
+ */
+export async function pendingMigrations(database: Database): Promise<number> {
+  committedMigrations ??= readMigrationFiles({ migrationsFolder }).map((m) => m.folderMillis);
+  const [table] = await queryRows<{ present: boolean }>(
+    database.db,
+    sql`select to_regclass('drizzle.__drizzle_migrations') is not null as present`,
+  );
+  if (!table?.present) return committedMigrations.length;
+  const [last] = await queryRows<{ at: string | number | null }>(
+    database.db,
+    sql`select max(created_at) as at from drizzle.__drizzle_migrations`,
+  );
+  const appliedUpTo = Number(last?.at ?? 0);
+  return committedMigrations.filter((when) => when > appliedUpTo).length;
 }
 
 /** Start-up warning for a pgvector without the HNSW vacuum fixes; true when it warned. */

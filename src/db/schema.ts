@@ -83,9 +83,15 @@ export const recordings = pgTable(
   ],
 );
 
+export const analysisEventStatuses = ['pending', 'done', 'dead'] as const;
+export type AnalysisEventStatus = (typeof analysisEventStatuses)[number];
+
 /**
- * Outbox: one row per stored recording, written in the transaction that stores it, for the features
- * that follow (re-identification, spoof clustering, alerts) to consume at their own pace.
+ * Outbox: one row per stored recording, written in the transaction that stores it (the worker's
+ * and import's `recordStored`). It is also the job of the analysis steps that follow storing
+ * (src/analysis/): `steps_done` lists the steps that have committed for it, in order, and the lease
+ * columns are the same as the recordings queue's. `done` once every step has run; `dead` when a
+ * step kept failing (its error kept).
  */
 export const recordingEvents = pgTable(
   'recording_events',
@@ -95,10 +101,25 @@ export const recordingEvents = pgTable(
       .notNull()
       .references(() => recordings.id, { onDelete: 'cascade' }),
     kind: text('kind', { enum: ['stored'] }).notNull(),
+    status: text('status', { enum: analysisEventStatuses }).notNull().default('pending'),
+    stepsDone: text('steps_done').array().notNull().default(sql`'{}'::text[]`),
+    attempts: integer('attempts').notNull().default(0),
+    error: text('error'),
+    leaseOwner: text('lease_owner'),
+    leaseExpiresAt: timestamp('lease_expires_at', { withTimezone: true }),
+    nextAttemptAt: timestamp('next_attempt_at', { withTimezone: true }).notNull().defaultNow(),
     createdAt: createdAt(),
-    processedAt: timestamp('processed_at', { withTimezone: true }),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+    completedAt: timestamp('completed_at', { withTimezone: true }),
   },
-  (t) => [index('recording_events_pending_idx').on(t.createdAt).where(sql`${t.processedAt} is null`)],
+  (t) => [
+    check('recording_events_status_check', sql`${t.status} in ('pending', 'done', 'dead')`),
+    // a recording is stored once: a second `stored` event would run its analysis twice
+    uniqueIndex('recording_events_stored_key').on(t.recordingId).where(sql`${t.kind} = 'stored'`),
+    // the analysis claim query: due, pending events only (also what counts the backlog)
+    index('recording_events_claim_idx').on(t.nextAttemptAt).where(sql`${t.status} = 'pending'`),
+    index('recording_events_dead_idx').on(t.createdAt).where(sql`${t.status} = 'dead'`),
+  ],
 );
 
 /** One upstream utterance: the items of a results document that share an `id`. */
@@ -171,5 +192,33 @@ export const apiKeys = pgTable(
   (t) => [
     check('api_keys_scope_check', sql`${t.scope} in ('read', 'write', 'admin')`),
     uniqueIndex('api_keys_key_hash_key').on(t.keyHash),
+  ],
+);
+
+export const auditSources = ['api', 'cli', 'system'] as const;
+export type AuditSource = (typeof auditSources)[number];
+
+/**
+ * Append-only trail of reads of biometric data and of key management: who (an API key, the CLI,
+ * voxtrace itself), what (an action and the ids it touched), with which parameters (a sha256 of
+ * them, so that a query vector is never kept here), how many results. A trigger refuses UPDATE,
+ * DELETE and TRUNCATE (migration 0005): the trail cannot be edited, only added to.
+ */
+export const auditEvents = pgTable(
+  'audit_events',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    createdAt: createdAt(),
+    source: text('source', { enum: auditSources }).notNull(),
+    keyId: uuid('key_id'),
+    requestId: text('request_id'),
+    action: text('action').notNull(),
+    targetIds: text('target_ids').array().notNull().default(sql`'{}'::text[]`),
+    paramsDigest: text('params_digest').notNull(),
+    resultCount: integer('result_count').notNull(),
+  },
+  (t) => [
+    check('audit_events_source_check', sql`${t.source} in ('api', 'cli', 'system')`),
+    index('audit_events_created_idx').on(t.createdAt),
   ],
 );
