@@ -1,5 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { VoxtraceError } from './errors.ts';
+import { type FaultPlan, FaultPlanError, parseFaultPlan } from './standin/faults.ts';
 
 /** Every variable voxtrace reads, parsed once at start-up (names and defaults: CONVENTIONS.md). */
 const booleanFlag = z
@@ -41,34 +43,25 @@ const envSchema = z.object({
   VOXTRACE_STANDIN_PORT: port.default(8751),
   VOXTRACE_STANDIN_TOKEN: z.string().trim().min(1).optional(),
   VOXTRACE_STANDIN_SPEED: z.coerce.number({ error: 'must be a number' }).min(0, 'must be ≥ 0').default(0.05),
+  // checked here in full, so that a wrong plan stops `start` and `standin` with the other config problems
   VOXTRACE_STANDIN_FAULTS: z
     .string()
     .trim()
-    .refine(
-      (v) => {
-        try {
-          JSON.parse(v);
-          return true;
-        } catch {
-          return false;
-        }
-      },
-      { message: 'must be a JSON fault plan' },
-    )
+    .transform((text, ctx): FaultPlan => {
+      try {
+        return parseFaultPlan(text);
+      } catch (error) {
+        if (!(error instanceof FaultPlanError)) throw error;
+        ctx.addIssue({ code: 'custom', message: error.message });
+        return z.NEVER;
+      }
+    })
     .optional(),
   VOXTRACE_WORKER_CONCURRENCY: z.coerce.number().int().min(1, 'must be ≥ 1').max(256).default(4),
   VOXTRACE_LEASE_SECONDS: z.coerce.number().int().min(2, 'must be ≥ 2 seconds').default(60),
   VOXTRACE_MAX_ATTEMPTS: z.coerce.number().int().min(1, 'must be ≥ 1').default(8),
   VOXTRACE_MAX_UPLOAD_MB: z.coerce.number().positive('must be > 0').default(200),
   VOXTRACE_KEEP_AUDIO: booleanFlag.default(false),
-  // test-only switches (crash tests): never set them in production
-  VOXTRACE_WORKER_UNSAFE: z
-    .string()
-    .trim()
-    .transform((v) => v.split(',').map((part) => part.trim()))
-    .pipe(z.array(z.enum(['no-lease-reclaim', 'no-submitting-lookup'])))
-    .optional(),
-  VOXTRACE_WORKER_PAUSE_BEFORE_STORE_MS: z.coerce.number().int().min(0).default(0),
 });
 
 export type Config = {
@@ -86,23 +79,16 @@ export type Config = {
     token: string | undefined;
     api: 'deepfake' | 'behavioral';
   };
-  standin: { port: number; token: string | undefined; speed: number; faults: string | undefined };
-  worker: {
-    concurrency: number;
-    leaseSeconds: number;
-    maxAttempts: number;
-    unsafe: ('no-lease-reclaim' | 'no-submitting-lookup')[];
-    pauseBeforeStoreMs: number;
-  };
+  standin: { port: number; token: string | undefined; speed: number; faults: FaultPlan | undefined };
+  worker: { concurrency: number; leaseSeconds: number; maxAttempts: number };
   maxUploadBytes: number;
   keepAudio: boolean;
 };
 
-export class ConfigError extends Error {
+export class ConfigError extends VoxtraceError {
   readonly problems: string[];
   constructor(problems: string[]) {
     super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-    this.name = 'ConfigError';
     this.problems = problems;
   }
 }
@@ -156,8 +142,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       concurrency: e.VOXTRACE_WORKER_CONCURRENCY,
       leaseSeconds: e.VOXTRACE_LEASE_SECONDS,
       maxAttempts: e.VOXTRACE_MAX_ATTEMPTS,
-      unsafe: e.VOXTRACE_WORKER_UNSAFE ?? [],
-      pauseBeforeStoreMs: e.VOXTRACE_WORKER_PAUSE_BEFORE_STORE_MS,
     },
     maxUploadBytes: Math.round(e.VOXTRACE_MAX_UPLOAD_MB * 1024 * 1024),
     keepAudio: e.VOXTRACE_KEEP_AUDIO,

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { VoxtraceError } from '../errors.ts';
 import { layOutUtterances } from './audio.ts';
 import { type CallManifest, type ManifestSpeaker, type SpeakerRole, speakerLabel } from './manifest.ts';
 import { between, integerBetween, pickOne, seededRandom, seedFrom } from './random.ts';
@@ -73,12 +74,7 @@ const optionsSchema = z
     }
   });
 
-export class DemoDataOptionsError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'DemoDataOptionsError';
-  }
-}
+export class DemoDataOptionsError extends VoxtraceError {}
 
 /**
  * Validates demo-data flags (strings from the command line or numbers); throws

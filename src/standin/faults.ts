@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { VoxtraceError } from '../errors.ts';
 import { seededRandom, seedFrom } from './random.ts';
 
 /**
@@ -76,12 +77,7 @@ const planSchema = z.strictObject({
   seed: z.number().int().min(0).max(0xffffffff).optional(),
 });
 
-export class FaultPlanError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'FaultPlanError';
-  }
-}
+export class FaultPlanError extends VoxtraceError {}
 
 /**
  * Validates a fault plan (a JSON text or an already decoded value); throws FaultPlanError
