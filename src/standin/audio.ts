@@ -1,10 +1,7 @@
+import { sniffAudio } from '../audio/sniff.ts';
 import { type CallManifest, type ManifestUtterance, speakerLabel } from './manifest.ts';
-import { readMp3Head } from './mp3.ts';
 import { between, seededRandom, seedFrom } from './random.ts';
-import { readWavHead } from './wav.ts';
-
-/** How many leading bytes of an upload are kept to recognise the audio and find a manifest. */
-export const AUDIO_HEAD_BYTES = 64 * 1024;
+import { manifestFromChunks } from './wav.ts';
 
 export type AudioInfo = {
   format: 'wav' | 'mp3';
@@ -14,16 +11,14 @@ export type AudioInfo = {
 };
 
 /**
- * Recognises WAV or MP3 audio from a file's first bytes (up to AUDIO_HEAD_BYTES) and its total
- * size; null for anything else (the caller decides what to answer).
+ * What the stand-in sees of an upload: WAV or MP3 (`sniffAudio`, as intake recognises it) and, in a
+ * demo call, the manifest that says who speaks when; null for anything else.
  * @example const info = inspectAudio(head, size); if (!info) reject('not WAV or MP3');
  */
 export function inspectAudio(head: Uint8Array, totalBytes: number): AudioInfo | null {
-  const wav = readWavHead(head, totalBytes);
-  if (wav) return { format: 'wav', durationS: wav.durationS, manifest: wav.manifest };
-  const mp3 = readMp3Head(head, totalBytes);
-  if (mp3) return { format: 'mp3', durationS: mp3.durationS, manifest: null };
-  return null;
+  const audio = sniffAudio(head, totalBytes);
+  if (!audio) return null;
+  return { format: audio.format, durationS: audio.durationS, manifest: manifestFromChunks(audio.chunks) };
 }
 
 /**

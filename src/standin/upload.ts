@@ -1,9 +1,8 @@
-import { createHash } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import busboy from 'busboy';
-import { AUDIO_HEAD_BYTES } from './audio.ts';
+import { audioMeter } from '../audio/meter.ts';
 
 /**
  * Uploads are streamed, never buffered: the file part is hashed chunk by chunk and only its
@@ -69,26 +68,13 @@ export async function readMultipartUpload(request: Request): Promise<MultipartUp
 }
 
 /**
- * Hashes a byte stream and keeps its first AUDIO_HEAD_BYTES, discarding the rest as it flows.
+ * Hashes a byte stream and keeps its first bytes (the shared audio meter), discarding the rest as it flows.
  * @example const { sha256, head, size } = await digestStream(Readable.fromWeb(response.body));
  */
-export function digestStream(stream: Readable): Promise<DigestedAudio> {
-  return new Promise((resolve, reject) => {
-    const hash = createHash('sha256');
-    const head: Buffer[] = [];
-    let headBytes = 0;
-    let size = 0;
-    stream.on('data', (chunk: Buffer) => {
-      hash.update(chunk);
-      size += chunk.length;
-      if (headBytes < AUDIO_HEAD_BYTES) {
-        // a copy, so the kept bytes do not pin the whole (possibly large) chunk
-        const part = Buffer.from(chunk.subarray(0, AUDIO_HEAD_BYTES - headBytes));
-        head.push(part);
-        headBytes += part.length;
-      }
-    });
-    stream.once('error', reject);
-    stream.once('end', () => resolve({ sha256: hash.digest('hex'), head: Buffer.concat(head), size }));
-  });
+export async function digestStream(stream: Readable): Promise<DigestedAudio> {
+  const meter = audioMeter();
+  const discard = new Writable({ write: (_chunk, _encoding, done) => done() });
+  await pipeline(stream, meter.transform, discard);
+  const { sha256, head, bytes } = meter.result();
+  return { sha256, head, size: bytes };
 }

@@ -51,44 +51,14 @@ export function encodeCallWav(manifest: CallManifest | null, options: { audioSec
   return out;
 }
 
-export type WavInfo = { durationS: number; manifest: CallManifest | null };
-
 /**
- * Duration (from the fmt chunk's byte rate and the data chunk's size) and the manifest, read
- * from the first bytes of a WAV file. `totalBytes` is the whole file's size: it stands in for a
- * data size that streaming writers leave as 0 or 0xFFFFFFFF. Null when the bytes are not a WAV.
- * @example const info = readWavHead(head, fileSize); // { durationS: 0.125, manifest: {...} }
+ * The manifest of a demo call, from the RIFF chunks of its head (`sniffAudio(...).chunks`); null
+ * when there is none, or it does not parse (any other WAV file).
+ * @example const manifest = manifestFromChunks(sniffAudio(head, size)?.chunks ?? new Map());
  */
-export function readWavHead(head: Uint8Array, totalBytes: number): WavInfo | null {
-  const bytes = Buffer.from(head.buffer, head.byteOffset, head.byteLength);
-  if (bytes.length < 12 || bytes.toString('ascii', 0, 4) !== 'RIFF' || bytes.toString('ascii', 8, 12) !== 'WAVE') {
-    return null;
-  }
-  let byteRate: number | null = null;
-  let manifest: CallManifest | null = null;
-  let at = 12;
-  while (at + 8 <= bytes.length) {
-    const id = bytes.toString('ascii', at, at + 4);
-    const size = bytes.readUInt32LE(at + 4);
-    const body = at + 8;
-    if (id === 'fmt ' && body + 12 <= bytes.length) {
-      byteRate = bytes.readUInt32LE(body + 8);
-    } else if (id === MANIFEST_CHUNK_ID && body + size <= bytes.length) {
-      manifest = decodeManifest(bytes.subarray(body, body + size));
-    } else if (id === 'data') {
-      if (!byteRate) return null;
-      const available = Math.max(0, totalBytes - body);
-      const dataBytes = size === 0 || size === 0xffffffff ? available : Math.min(size, available);
-      return { durationS: dataBytes / byteRate, manifest };
-    }
-    at = body + size + (size % 2);
-  }
-  // the data chunk lies beyond the bytes we peeked at (a huge header): estimate from the size
-  if (!byteRate) return null;
-  return { durationS: Math.max(0, totalBytes - at) / byteRate, manifest };
-}
-
-function decodeManifest(bytes: Buffer): CallManifest | null {
+export function manifestFromChunks(chunks: ReadonlyMap<string, Buffer>): CallManifest | null {
+  const bytes = chunks.get(MANIFEST_CHUNK_ID);
+  if (!bytes) return null;
   try {
     return parseManifest(JSON.parse(bytes.toString('utf8')));
   } catch {
