@@ -26,9 +26,3 @@ export function meanVector(vectors: readonly (readonly number[])[]): number[] {
   }
   return mean;
 }
-
-export function cosineSimilarity(a: readonly number[], b: readonly number[]): number {
-  let dot = 0;
-  for (let i = 0; i < a.length; i++) dot += (a[i] as number) * (b[i] as number);
-  return dot / (l2Norm(a) * l2Norm(b));
-}

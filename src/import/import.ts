@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
-import { and, eq, isNull, sql } from 'drizzle-orm';
-import { type Db, dataErrorMessage, queryRows } from '../db/client.ts';
-import { recordings, type UpstreamApi } from '../db/schema.ts';
-import { type DocumentRows, insertDocumentRows, rowsForDocument } from '../recordings/store.ts';
+import { type Db, dataErrorMessage } from '../db/client.ts';
+import type { UpstreamApi } from '../db/schema.ts';
+import { withTransaction } from '../db/transaction.ts';
+import { findStoredDocument, storedCounts } from '../recordings/queries.ts';
+import { type DocumentRows, recordStored, rowsForDocument } from '../recordings/store.ts';
+import { insertImportedRecording } from '../recordings/transitions.ts';
 import { type ParsedDocument, parseResultsDocument, ResultsDocumentError } from '../upstream/results.ts';
 
 export type ImportOptions = {
@@ -24,7 +26,8 @@ export type ImportOutcome = {
 
 /**
  * Imports one saved results document as a complete recording, all or nothing: the recording, its
- * utterances and voiceprints commit in one transaction. A document already stored (same api, cid
+ * utterances and voiceprints and its outbox event (`recordStored`, as the worker stores results)
+ * commit in one transaction. A document already stored (same api, cid
  * and pid; or the same bytes when it has no pid) is `unchanged`; a bad one is `rejected` with the
  * reason, and nothing of it is stored.
  * @example const outcome = await importDocumentFile(db, 'results.json', { api: 'auto' });
@@ -73,66 +76,31 @@ async function importParsed(
   },
 ): Promise<ImportOutcome> {
   const { parsed, options } = input;
-  return db.transaction(async (tx) => {
-    const existing = await findExisting(tx as unknown as Db, parsed, input.documentSha256);
-    if (existing) return unchanged(tx as unknown as Db, input.file, existing);
-    const [inserted] = await tx
-      .insert(recordings)
-      .values({
-        source: 'import',
-        documentSha256: input.documentSha256,
-        accountRef: options.accountRef ?? null,
-        channel: options.channel ?? null,
-        status: 'complete',
-        upstreamApi: parsed.api,
-        upstreamCid: parsed.cid,
-        upstreamPid: parsed.pid,
-        rawDocument: input.json,
-        completedAt: new Date(),
-      })
+  return withTransaction(db, async (tx) => {
+    const existing = await findStoredDocument(tx, parsed, input.documentSha256);
+    if (existing) return unchanged(tx, input.file, existing);
+    const recordingId = await insertImportedRecording(tx, {
+      documentSha256: input.documentSha256,
+      upstreamApi: parsed.api,
+      upstreamCid: parsed.cid,
+      upstreamPid: parsed.pid,
+      rawDocument: input.json,
+      accountRef: options.accountRef ?? null,
+      channel: options.channel ?? null,
+    });
+    if (!recordingId) {
       // a concurrent import of the same document won the race: report it unchanged
-      .onConflictDoNothing()
-      .returning({ id: recordings.id });
-    if (!inserted) {
-      const winner = await findExisting(tx as unknown as Db, parsed, input.documentSha256);
-      return unchanged(tx as unknown as Db, input.file, winner as string);
+      const winner = await findStoredDocument(tx, parsed, input.documentSha256);
+      return unchanged(tx, input.file, winner as string);
     }
-    const counts = await insertDocumentRows(tx as unknown as Db, inserted.id, input.rows);
-    return { file: input.file, status: 'imported', recordingId: inserted.id, ...counts, error: null };
+    const counts = await recordStored(tx, recordingId, input.rows);
+    return { file: input.file, status: 'imported', recordingId, ...counts, error: null };
   });
-}
-
-async function findExisting(db: Db, parsed: ParsedDocument, documentSha256: string): Promise<string | null> {
-  const where =
-    parsed.pid !== null
-      ? and(
-          eq(recordings.upstreamApi, parsed.api),
-          parsed.cid === null ? isNull(recordings.upstreamCid) : eq(recordings.upstreamCid, parsed.cid),
-          eq(recordings.upstreamPid, parsed.pid),
-        )
-      : and(eq(recordings.documentSha256, documentSha256), isNull(recordings.upstreamPid));
-  const [row] = await db.select({ id: recordings.id }).from(recordings).where(where).limit(1);
-  return row?.id ?? null;
 }
 
 /** An already stored document reports what is stored for it. */
 async function unchanged(db: Db, file: string, recordingId: string): Promise<ImportOutcome> {
-  const [counts] = await queryRows<{ utterances: number; voiceprints: number; deepfake: number }>(
-    db,
-    sql`select (select count(*)::int from utterances where recording_id = ${recordingId}) as utterances,
-               (select count(*)::int from utterances where recording_id = ${recordingId}
-                  and deepfake_embedding is not null) as deepfake,
-               (select count(*)::int from voiceprints where recording_id = ${recordingId}) as voiceprints`,
-  );
-  return {
-    file,
-    status: 'unchanged',
-    recordingId,
-    utterances: counts?.utterances ?? 0,
-    voiceprints: counts?.voiceprints ?? 0,
-    deepfakeEmbeddings: counts?.deepfake ?? 0,
-    error: null,
-  };
+  return { file, status: 'unchanged', recordingId, ...(await storedCounts(db, recordingId)), error: null };
 }
 
 function emptyOutcome(file: string): ImportOutcome {

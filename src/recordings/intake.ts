@@ -1,13 +1,14 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
-import { Readable, Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as NodeWebReadableStream } from 'node:stream/web';
 import busboy from 'busboy';
-import { and, eq, inArray, sql } from 'drizzle-orm';
 import { z } from 'zod';
+import { audioMeter, byteLimit, type MeteredAudio } from '../audio/meter.ts';
+import { type SniffedAudio, sniffAudio } from '../audio/sniff.ts';
 import type { Db } from '../db/client.ts';
-import { type RecordingStatus, recordings, type UpstreamApi } from '../db/schema.ts';
+import type { UpstreamApi } from '../db/schema.ts';
 import {
   ConflictError,
   type FieldError,
@@ -17,15 +18,9 @@ import {
   UnsupportedMediaError,
 } from '../errors.ts';
 import { isUuid } from '../ids.ts';
-import { AUDIO_HEAD_BYTES, type AudioInfo, inspectAudio } from '../standin/audio.ts';
-import {
-  findRecordingBySha256,
-  isoInstant,
-  type RecordingSummary,
-  recordingSummaryColumns,
-  toRecordingSummary,
-} from './queries.ts';
+import { findRecordingBySha256, isoInstant, type RecordingSummary, spoolFileStates } from './queries.ts';
 import { ensureSpoolDir, removeSpoolFile, spoolFileExists, spoolFileName, spoolPath, tempUploadPath } from './spool.ts';
+import { insertQueuedRecording, REQUEUEABLE_STATUSES, requeueRecording } from './transitions.ts';
 
 /**
  * Intake: audio arrives as a multipart upload, streams into the spool while it is hashed, and
@@ -73,7 +68,7 @@ type SpooledUpload = {
   formErrors: FieldError[];
   file: SpooledFile | null;
 };
-type SpooledFile = { tempPath: string; fileName: string; sha256: string; bytes: number; head: Buffer };
+type SpooledFile = MeteredAudio & { tempPath: string; fileName: string };
 
 /**
  * Takes one uploaded recording: streams the multipart body's `file` part into the spool (hashing
@@ -98,7 +93,7 @@ export async function createRecording(
   try {
     const context = validateUploadForm(upload);
     const file = upload.file as SpooledFile;
-    const audio = inspectAudio(file.head, file.bytes);
+    const audio = sniffAudio(file.head, file.bytes);
     if (!audio) {
       throw new UnsupportedMediaError(
         `the file${file.fileName ? ` "${file.fileName}"` : ''} is neither WAV nor MP3 audio ` +
@@ -115,7 +110,8 @@ export async function createRecording(
 type UploadContext = {
   accountRef: string | null;
   channel: string | null;
-  callAt: Date;
+  /** When the call took place; null: when it is uploaded, by the database's clock. */
+  callAt: Date | null;
   meta: Record<string, unknown>;
 };
 
@@ -179,7 +175,7 @@ function validateUploadForm(upload: SpooledUpload): UploadContext {
   return {
     accountRef: parsed.data.accountRef ?? null,
     channel: parsed.data.channel ?? null,
-    callAt: parsed.data.callAt ?? new Date(),
+    callAt: parsed.data.callAt ?? null,
     meta: parsed.data.meta ?? {},
   };
 }
@@ -194,41 +190,31 @@ async function enqueueSpooledFile(
   db: Db,
   settings: IntakeSettings,
   file: SpooledFile,
-  audio: AudioInfo,
+  audio: SniffedAudio,
   context: UploadContext,
 ): Promise<CreatedRecording> {
   const id = randomUUID();
   const spoolFile = spoolFileName(id, audio.format);
   await fs.rename(file.tempPath, spoolPath(settings.spoolDir, spoolFile));
-  let inserted: Parameters<typeof toRecordingSummary>[0] | undefined;
+  let inserted: RecordingSummary | null;
   try {
-    [inserted] = await db
-      .insert(recordings)
-      .values({
-        id,
-        sha256: file.sha256,
-        source: 'upload',
-        status: 'queued',
-        upstreamApi: settings.upstreamApi,
-        fileName: file.fileName || null,
-        audioFormat: audio.format,
-        audioBytes: file.bytes,
-        durationS: audio.durationS,
-        spoolFile,
-        accountRef: context.accountRef,
-        channel: context.channel,
-        callAt: context.callAt,
-        meta: context.meta,
-        nextAttemptAt: sql`now()`,
-      })
-      // the same bytes were uploaded before (or are being uploaded right now): that recording wins
-      .onConflictDoNothing({ target: recordings.sha256 })
-      .returning(recordingSummaryColumns);
+    inserted = await insertQueuedRecording(db, {
+      id,
+      sha256: file.sha256,
+      upstreamApi: settings.upstreamApi,
+      fileName: file.fileName || null,
+      audioFormat: audio.format,
+      audioBytes: file.bytes,
+      durationS: audio.durationS,
+      spoolFile,
+      ...context,
+    });
   } catch (error) {
     await removeSpoolFile(settings.spoolDir, spoolFile);
     throw error;
   }
-  if (inserted) return { created: true, recording: toRecordingSummary(inserted) };
+  if (inserted) return { created: true, recording: inserted };
+  // the same bytes were uploaded before (or are being uploaded right now): that recording wins
   await removeSpoolFile(settings.spoolDir, spoolFile);
   const existing = await findRecordingBySha256(db, file.sha256);
   if (!existing) {
@@ -239,8 +225,8 @@ async function enqueueSpooledFile(
 }
 
 /**
- * Streams a multipart body: the `file` part into a temporary spool file (hashed, counted, its
- * first AUDIO_HEAD_BYTES kept), text fields collected. Stops reading as soon as the file passes
+ * Streams a multipart body: the `file` part into a temporary spool file (through the audio
+ * meter: hashed, counted, its head kept), text fields collected. Stops reading as soon as the file passes
  * the limit. On any error the temporary file is gone before this throws.
  */
 async function spoolUpload(settings: IntakeSettings, request: UploadRequest): Promise<SpooledUpload> {
@@ -305,7 +291,10 @@ async function spoolUpload(settings: IntakeSettings, request: UploadRequest): Pr
     }
     fileSeen = true;
     handleOwnedByStream = true;
-    const meter = fileMeter(settings.maxUploadBytes, limitText);
+    const meter = audioMeter({
+      maxBytes: settings.maxUploadBytes,
+      tooLarge: () => tooLarge(`the file is larger than the limit of ${limitText}`),
+    });
     fileDone = pipeline(stream, meter.transform, handle.createWriteStream()).then(() => ({
       tempPath,
       fileName: (info.filename ?? '').slice(0, MAX_FILE_NAME_CHARS),
@@ -321,7 +310,10 @@ async function spoolUpload(settings: IntakeSettings, request: UploadRequest): Pr
   try {
     const source =
       request.body instanceof Readable ? request.body : Readable.fromWeb(request.body as NodeWebReadableStream);
-    await pipeline(source, bodyMeter(settings.maxUploadBytes + FORM_OVERHEAD_BYTES, limitText), parser);
+    const bodyLimit = byteLimit(settings.maxUploadBytes + FORM_OVERHEAD_BYTES, () =>
+      tooLarge(`the upload is larger than the limit of ${limitText}`),
+    );
+    await pipeline(source, bodyLimit, parser);
     const file = await fileDone;
     if (!handleOwnedByStream) await handle.close();
     if (!file) await fs.rm(tempPath, { force: true });
@@ -338,47 +330,8 @@ async function spoolUpload(settings: IntakeSettings, request: UploadRequest): Pr
   }
 }
 
-/** Hashes, counts and keeps the head of the file part; fails as soon as it passes the limit. */
-function fileMeter(maxBytes: number, limitText: string) {
-  const hash = createHash('sha256');
-  const head: Buffer[] = [];
-  let headBytes = 0;
-  let bytes = 0;
-  const transform = byteLimit(maxBytes, `the file is larger than the limit of ${limitText}`, (chunk) => {
-    bytes += chunk.length;
-    hash.update(chunk);
-    if (headBytes < AUDIO_HEAD_BYTES) {
-      // a copy, so the kept bytes do not pin a whole chunk
-      const part = Buffer.from(chunk.subarray(0, AUDIO_HEAD_BYTES - headBytes));
-      head.push(part);
-      headBytes += part.length;
-    }
-  });
-  return { transform, result: () => ({ sha256: hash.digest('hex'), bytes, head: Buffer.concat(head) }) };
-}
-
-/** Bounds the whole body, for uploads without a Content-Length (chunked) or with a false one. */
-function bodyMeter(maxBytes: number, limitText: string) {
-  return byteLimit(maxBytes, `the upload is larger than the limit of ${limitText}`);
-}
-
-/**
- * A pass-through that fails with a 413 as soon as more than `maxBytes` have passed; each chunk
- * within the limit is shown to `seen` first.
- */
-function byteLimit(maxBytes: number, tooLarge: string, seen: (chunk: Buffer) => void = () => {}) {
-  let bytes = 0;
-  return new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      bytes += chunk.length;
-      if (bytes > maxBytes) {
-        callback(new PayloadTooLargeError(`${tooLarge} (VOXTRACE_MAX_UPLOAD_MB)`));
-        return;
-      }
-      seen(chunk);
-      callback(null, chunk);
-    },
-  });
+function tooLarge(what: string): PayloadTooLargeError {
+  return new PayloadTooLargeError(`${what} (VOXTRACE_MAX_UPLOAD_MB)`);
 }
 
 function translateStreamError(error: unknown): unknown {
@@ -395,9 +348,6 @@ function formatMegabytes(bytes: number): string {
   return `${Number.isInteger(mb) ? mb : mb.toFixed(1)} MB`;
 }
 
-/** Statuses a recording can be retried from: the worker gave up on it, or the upstream refused it. */
-export const RETRYABLE_STATUSES = ['failed', 'dead'] as const satisfies readonly RecordingStatus[];
-
 /**
  * Queues a `failed` or `dead` recording again: attempts back to 0, error, lease, upstream pid and
  * the upstream's document/body cleared, due now. Its spooled audio must still be there.
@@ -411,14 +361,11 @@ export async function retryRecording(
   id: string,
 ): Promise<RecordingSummary> {
   if (!isUuid(id)) throw new NotFoundError(`no recording ${id}`);
-  const [row] = await db
-    .select({ status: recordings.status, source: recordings.source, spoolFile: recordings.spoolFile })
-    .from(recordings)
-    .where(eq(recordings.id, id));
+  const row = (await spoolFileStates(db, [id])).get(id);
   if (!row) throw new NotFoundError(`no recording ${id}`);
-  if (!(RETRYABLE_STATUSES as readonly string[]).includes(row.status)) {
+  if (!(REQUEUEABLE_STATUSES as readonly string[]).includes(row.status)) {
     throw new ConflictError(
-      `recording ${id} is "${row.status}"; only ${RETRYABLE_STATUSES.map((s) => `"${s}"`).join(' or ')} recordings can be retried`,
+      `recording ${id} is "${row.status}"; only ${REQUEUEABLE_STATUSES.map((s) => `"${s}"`).join(' or ')} recordings can be retried`,
     );
   }
   if (row.source === 'import') {
@@ -427,25 +374,7 @@ export async function retryRecording(
   if (!row.spoolFile || !(await spoolFileExists(settings.spoolDir, row.spoolFile))) {
     throw new ConflictError(`the audio of recording ${id} is no longer in the spool, so it cannot be submitted again`);
   }
-  const [updated] = await db
-    .update(recordings)
-    .set({
-      status: 'queued',
-      attempts: 0,
-      error: null,
-      nextAttemptAt: sql`now()`,
-      leaseOwner: null,
-      leaseExpiresAt: null,
-      upstreamPid: null,
-      submittedAt: null,
-      rawDocument: null,
-      rawBody: null,
-      completedAt: null,
-      updatedAt: sql`now()`,
-    })
-    // guarded by status: of two concurrent retries, one queues it and the other gets a conflict
-    .where(and(eq(recordings.id, id), inArray(recordings.status, [...RETRYABLE_STATUSES])))
-    .returning(recordingSummaryColumns);
-  if (!updated) throw new ConflictError(`recording ${id} changed status meanwhile; it is no longer failed or dead`);
-  return toRecordingSummary(updated);
+  const requeued = await requeueRecording(db, id);
+  if (!requeued) throw new ConflictError(`recording ${id} changed status meanwhile; it is no longer failed or dead`);
+  return requeued;
 }

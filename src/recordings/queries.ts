@@ -1,10 +1,12 @@
-import { and, asc, desc, eq, gte, inArray, lt, type SQL, sql } from 'drizzle-orm';
+import { and, asc, count, desc, eq, gte, inArray, isNull, lt, type SQL, sql } from 'drizzle-orm';
 import type { AnyPgColumn } from 'drizzle-orm/pg-core';
 import { z } from 'zod';
 import type { Db } from '../db/client.ts';
-import { type RecordingStatus, recordings, utterances, voiceprints } from '../db/schema.ts';
-import { InvalidInputError, NotFoundError } from '../errors.ts';
+import { type RecordingStatus, recordings, type UpstreamApi, utterances, voiceprints } from '../db/schema.ts';
+import { NotFoundError } from '../errors.ts';
+import { LIST_LIMIT_DEFAULT } from '../http/limits.ts';
 import { isUuid } from '../ids.ts';
+import type { StoredCounts } from './store.ts';
 
 /**
  * The columns of a recording summary: everything but the raw upstream document and body, which
@@ -65,13 +67,68 @@ export function toRecordingSummary(row: SummaryRow) {
 }
 
 /**
- * One recording's summary, or null when no recording has this id (or it is not a uuid).
- * @example const summary = await findRecordingSummary(db, id);
+ * Status, source and spooled file of each of these recordings that exists, by id (what the spool
+ * sweep and a retry check against the files on disk).
+ * @example const states = await spoolFileStates(db, ids); states.get(id)?.status;
  */
-export async function findRecordingSummary(db: Db, id: string): Promise<RecordingSummary | null> {
-  if (!isUuid(id)) return null;
-  const [row] = await db.select(recordingSummaryColumns).from(recordings).where(eq(recordings.id, id));
-  return row ? toRecordingSummary(row) : null;
+export async function spoolFileStates(
+  db: Db,
+  ids: string[],
+): Promise<Map<string, { status: RecordingStatus; source: 'upload' | 'import'; spoolFile: string | null }>> {
+  if (ids.length === 0) return new Map();
+  const rows = await db
+    .select({
+      id: recordings.id,
+      status: recordings.status,
+      source: recordings.source,
+      spoolFile: recordings.spoolFile,
+    })
+    .from(recordings)
+    // one array parameter, however many files the spool holds
+    .where(sql`${recordings.id} = any(${sql.param(ids)}::uuid[])`);
+  return new Map(rows.map(({ id, ...state }) => [id, state]));
+}
+
+/**
+ * The recording that holds this results document already, or null: the same upstream process
+ * (api, cid and pid) when the document names one, else the same bytes (`document_sha256`).
+ * @example const existing = await findStoredDocument(db, { api: 'deepfake', cid: 42, pid: 7 }, sha256);
+ */
+export async function findStoredDocument(
+  db: Db,
+  upstream: { api: UpstreamApi; cid: number | null; pid: number | null },
+  documentSha256: string,
+): Promise<string | null> {
+  const where =
+    upstream.pid !== null
+      ? and(
+          eq(recordings.upstreamApi, upstream.api),
+          upstream.cid === null ? isNull(recordings.upstreamCid) : eq(recordings.upstreamCid, upstream.cid),
+          eq(recordings.upstreamPid, upstream.pid),
+        )
+      : and(eq(recordings.documentSha256, documentSha256), isNull(recordings.upstreamPid));
+  const [row] = await db.select({ id: recordings.id }).from(recordings).where(where).limit(1);
+  return row?.id ?? null;
+}
+
+/**
+ * What is stored for a recording: its utterances, those with a deepfake vector, its voiceprints.
+ * @example const { utterances, voiceprints, deepfakeEmbeddings } = await storedCounts(db, id);
+ */
+export async function storedCounts(db: Db, recordingId: string): Promise<StoredCounts> {
+  const [utterance] = await db
+    .select({ all: count(), withVector: count(utterances.deepfakeEmbedding) })
+    .from(utterances)
+    .where(eq(utterances.recordingId, recordingId));
+  const [voiceprint] = await db
+    .select({ n: count() })
+    .from(voiceprints)
+    .where(eq(voiceprints.recordingId, recordingId));
+  return {
+    utterances: utterance?.all ?? 0,
+    voiceprints: voiceprint?.n ?? 0,
+    deepfakeEmbeddings: utterance?.withVector ?? 0,
+  };
 }
 
 /**
@@ -102,11 +159,10 @@ export const isoInstant = z
   })
   .transform((v) => new Date(v));
 
-export const LIST_LIMIT_DEFAULT = 50;
-export const LIST_LIMIT_MAX = 500;
-/** At most this many ids in one `ids` filter: one page can always hold them all. */
-export const LIST_IDS_MAX = 100;
-
+/**
+ * What `listRecordings` takes. The route's query schema (`listRecordingsQuerySchema`) is where a
+ * request's values are validated and converted, once; callers in code pass these typed values.
+ */
 export type RecordingListFilters = {
   status?: RecordingStatus;
   accountRef?: string;
@@ -115,18 +171,18 @@ export type RecordingListFilters = {
   from?: Date;
   /** `call_at` before this instant (exclusive: consecutive ranges do not overlap). */
   to?: Date;
-  /** Page size, 1–500; 50 when absent. */
+  /** Page size, 1–500 (LIST_LIMIT_MAX); 50 when absent. */
   limit?: number;
-  /** The `nextCursor` of the previous page. */
-  cursor?: string;
-  /** Only these recordings (at most LIST_IDS_MAX): the states of many known recordings in one request. */
+  /** Where the previous page ended: its `nextCursor`, decoded (`decodeListCursor`). */
+  after?: ListPosition;
+  /** Only these recordings (at most RECORDING_IDS_MAX): the states of many known recordings in one request. */
   ids?: string[];
 };
 
 export type RecordingPage = { items: RecordingSummary[]; nextCursor: string | null };
 
 /** Where a page ends: the sort key of its last row, `created_at` in microseconds (the column's precision) and id. */
-type ListPosition = { createdAtMicros: string; id: string };
+export type ListPosition = { createdAtMicros: string; id: string };
 
 /**
  * Reads a list cursor; null when it is not one `listRecordings` gave out.
@@ -148,30 +204,16 @@ function encodeListCursor(position: ListPosition): string {
  * Recordings newest first, filtered, one page at a time. Keyset pagination on (created_at desc,
  * id desc) — served by `recordings_created_idx` — so pages stay fast and stable while rows are
  * added: a new upload lands before the first page, never shifting later ones.
- * Throws InvalidInputError for a bad limit or cursor.
  * @example
  * const first = await listRecordings(db, { status: 'failed', limit: 100 });
- * const second = await listRecordings(db, { status: 'failed', limit: 100, cursor: first.nextCursor ?? undefined });
+ * const next = first.nextCursor ? decodeListCursor(first.nextCursor) : null;
+ * const second = await listRecordings(db, { status: 'failed', limit: 100, after: next ?? undefined });
  */
 export async function listRecordings(db: Db, filters: RecordingListFilters = {}): Promise<RecordingPage> {
   const limit = filters.limit ?? LIST_LIMIT_DEFAULT;
-  if (!Number.isInteger(limit) || limit < 1 || limit > LIST_LIMIT_MAX) {
-    const message = `limit must be a whole number from 1 to ${LIST_LIMIT_MAX}`;
-    throw new InvalidInputError(message, [{ path: 'limit', message }]);
-  }
-  const after = filters.cursor === undefined ? null : decodeListCursor(filters.cursor);
-  if (filters.cursor !== undefined && !after) {
-    const message = 'not a cursor from this list: pass nextCursor from the previous page unchanged';
-    throw new InvalidInputError(`cursor: ${message}`, [{ path: 'cursor', message }]);
-  }
+  const after = filters.after;
   const conditions: SQL[] = [];
-  if (filters.ids !== undefined) {
-    if (filters.ids.length === 0 || filters.ids.length > LIST_IDS_MAX || !filters.ids.every(isUuid)) {
-      const message = `ids must be 1 to ${LIST_IDS_MAX} recording ids (uuids)`;
-      throw new InvalidInputError(message, [{ path: 'ids', message }]);
-    }
-    conditions.push(inArray(recordings.id, filters.ids));
-  }
+  if (filters.ids !== undefined) conditions.push(inArray(recordings.id, filters.ids));
   if (filters.status) conditions.push(eq(recordings.status, filters.status));
   if (filters.accountRef !== undefined) conditions.push(eq(recordings.accountRef, filters.accountRef));
   if (filters.channel !== undefined) conditions.push(eq(recordings.channel, filters.channel));
@@ -275,4 +317,3 @@ export async function getRecordingDetail(db: Db, id: string, include: RecordingI
     ...(include.document ? { rawDocument: recording.rawDocument ?? null, rawBody: recording.rawBody } : {}),
   };
 }
-export type RecordingDetail = Awaited<ReturnType<typeof getRecordingDetail>>;

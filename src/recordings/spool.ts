@@ -72,6 +72,25 @@ export async function removeSpoolFile(spoolDir: string, spoolFile: string): Prom
 }
 
 /**
+ * The recording ids of the audio files in the spool (`<recordingId>.<wav|mp3>`), by file name;
+ * uploads still streaming in and anything else are not listed. Empty when there is no spool yet.
+ * @example for (const [file, recordingId] of await listRecordingFiles(spoolDir)) …
+ */
+export async function listRecordingFiles(spoolDir: string): Promise<Map<string, string>> {
+  const names = await fs.readdir(spoolDir).catch(() => [] as string[]);
+  return new Map(names.filter((name) => RECORDING_FILE.test(name)).map((name) => [name, path.parse(name).name]));
+}
+
+/**
+ * When a spool file was last written, in ms since the epoch; null when it is gone.
+ * @example const mtime = await spoolFileMtime(spoolDir, file);
+ */
+export async function spoolFileMtime(spoolDir: string, spoolFile: string): Promise<number | null> {
+  const stat = await fs.stat(spoolPath(spoolDir, spoolFile)).catch(() => null);
+  return stat ? stat.mtimeMs : null;
+}
+
+/**
  * A new, unique path for an upload while it streams in. The dot prefix and `.part` suffix keep it
  * apart from recording files, so sweeps that look for `<uuid>.<format>` never touch it.
  * @example const temp = tempUploadPath(spoolDir); // '/srv/voxtrace/spool/.upload-6f1c….part'

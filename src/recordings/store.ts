@@ -1,4 +1,5 @@
 import { sql } from 'drizzle-orm';
+import { insertStoredEvent } from '../analysis/outbox.ts';
 import type { Db } from '../db/client.ts';
 import { DEEPFAKE_DIMENSIONS, SPEAKER_DIMENSIONS } from '../db/schema.ts';
 import { type ParsedDocument, type ParsedUtterance, ResultsDocumentError } from '../upstream/results.ts';
@@ -98,11 +99,23 @@ function vectorToStore(values: number[], text: string, utteranceId: string, task
 const CHUNK_ROWS = 500;
 
 /**
- * Inserts a recording's utterances and voiceprints; call inside the transaction that changes the
- * recording's status so both commit together. Vectors are normalised by the database
+ * The one path after storing, for the worker and for import alike: a recording's utterances and
+ * voiceprints, and its `stored` event in the outbox, which hands it to the analysis steps
+ * (src/analysis/). Call inside the transaction that makes the recording `complete`, so that all of
+ * it commits together or not at all.
+ * @example await withTransaction(db, async (tx) => { await completeRecording(tx, lease, …); await recordStored(tx, id, rows); });
+ */
+export async function recordStored(tx: Db, recordingId: string, rows: DocumentRows): Promise<StoredCounts> {
+  const counts = await insertDocumentRows(tx, recordingId, rows);
+  await insertStoredEvent(tx, recordingId);
+  return counts;
+}
+
+/**
+ * Inserts a recording's utterances and voiceprints. Vectors are normalised by the database
  * (`l2_normalize`, pgvector ≥ 0.7) from the upstream's own text.
  */
-export async function insertDocumentRows(tx: Db, recordingId: string, rows: DocumentRows): Promise<StoredCounts> {
+async function insertDocumentRows(tx: Db, recordingId: string, rows: DocumentRows): Promise<StoredCounts> {
   for (let i = 0; i < rows.utterances.length; i += CHUNK_ROWS) {
     const chunk = rows.utterances.slice(i, i + CHUNK_ROWS);
     const column = <T>(pick: (u: UtteranceRow) => T) => sql.param(chunk.map(pick));

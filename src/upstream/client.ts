@@ -1,10 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, type Dispatcher, FormData, request } from 'undici';
 import { z } from 'zod';
+import { createSemaphore } from '../concurrency.ts';
 import type { UpstreamApi } from '../db/schema.ts';
 import type { Logger } from '../log.ts';
+import { withRetries } from '../retry.ts';
 
 /**
  * Client of the Behavioral Signals REST API (and of voxtrace's stand-in, which speaks the same
@@ -37,8 +38,9 @@ export type UpstreamErrorKind = 'http' | 'network' | 'timeout' | 'invalid-respon
 
 /**
  * A failed upstream call, after retries. `status`/`code`/`upstreamMessage` come from the upstream's
- * answer when there was one; `attempts` counts the calls made. `ambiguous`: a submission may have
- * been accepted upstream even though no answer arrived (look the process up by name before resubmitting).
+ * answer when there was one; `attempts` counts the calls made. A submission that failed this way
+ * may still have been accepted upstream: the worker looks the process up by name before uploading
+ * again (docs/ingestion.md), so no caller needs to tell such failures apart.
  */
 export class UpstreamError extends Error {
   readonly kind: UpstreamErrorKind;
@@ -46,8 +48,6 @@ export class UpstreamError extends Error {
   readonly code: number | null;
   readonly upstreamMessage: string | null;
   readonly attempts: number;
-  readonly retryable: boolean;
-  readonly ambiguous: boolean;
   constructor(
     message: string,
     fields: {
@@ -56,8 +56,6 @@ export class UpstreamError extends Error {
       code?: number | null;
       upstreamMessage?: string | null;
       attempts: number;
-      retryable: boolean;
-      ambiguous?: boolean;
       cause?: unknown;
     },
   ) {
@@ -68,8 +66,6 @@ export class UpstreamError extends Error {
     this.code = fields.code ?? null;
     this.upstreamMessage = fields.upstreamMessage ?? null;
     this.attempts = fields.attempts;
-    this.retryable = fields.retryable;
-    this.ambiguous = fields.ambiguous ?? false;
   }
 }
 
@@ -142,9 +138,11 @@ export type UpstreamClient = ReturnType<typeof createUpstreamClient>;
 export function createUpstreamClient(options: UpstreamClientOptions) {
   const base = options.baseUrl.replace(/\/+$/, '');
   const clientsPath = `${options.api === 'deepfake' ? '/detection' : ''}/clients/${encodeURIComponent(options.cid)}`;
-  const maxAttempts = options.retry?.maxAttempts ?? DEFAULTS.maxAttempts;
-  const baseDelayMs = options.retry?.baseDelayMs ?? DEFAULTS.baseDelayMs;
-  const maxDelayMs = options.retry?.maxDelayMs ?? DEFAULTS.maxDelayMs;
+  const policy = {
+    maxAttempts: options.retry?.maxAttempts ?? DEFAULTS.maxAttempts,
+    baseDelayMs: options.retry?.baseDelayMs ?? DEFAULTS.baseDelayMs,
+    maxDelayMs: options.retry?.maxDelayMs ?? DEFAULTS.maxDelayMs,
+  };
   const agent = new Agent({
     connect: { timeout: options.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs },
     headersTimeout: options.headersTimeoutMs ?? DEFAULTS.headersTimeoutMs,
@@ -155,43 +153,57 @@ export function createUpstreamClient(options: UpstreamClientOptions) {
   const slots = createSemaphore(options.maxConcurrent ?? DEFAULTS.maxConcurrent);
   const log = options.log;
 
-  async function call(op: Operation): Promise<{ status: number; text: string; attempts: number }> {
-    for (let attempt = 1; ; attempt++) {
-      let failure: UpstreamError;
-      let retryAfterMs: number | null = null;
-      try {
-        const response = await slots.run(() => send(op));
-        if (response.status === 200) return { ...response, attempts: attempt };
-        const parsed = parseErrorBody(response.text);
-        retryAfterMs = response.retryAfterMs;
-        const retryable =
-          RETRYABLE_STATUS.has(response.status) && (!op.creates || NOT_PROCESSED_STATUS.has(response.status));
-        failure = new UpstreamError(
-          `${op.name}: upstream answered ${response.status}${parsed.message ? `: ${parsed.message}` : ''}`,
-          {
-            kind: 'http',
-            status: response.status,
-            code: parsed.code,
-            upstreamMessage: parsed.message,
-            attempts: attempt,
-            retryable,
-            // a 5xx other than 503 may come after the upstream created the process
-            ambiguous: Boolean(op.creates) && response.status >= 500 && !NOT_PROCESSED_STATUS.has(response.status),
+  /**
+   * One call with retries on 429, 5xx and network errors. A POST that creates a process is retried
+   * only when the upstream certainly did not act on it (429, 503, or no connection made): a 500 or a
+   * lost answer may hide an accepted upload, which the worker resolves by name instead.
+   */
+  function call(op: Operation): Promise<{ status: number; text: string; attempts: number }> {
+    return withRetries<{ status: number; text: string; attempts: number }>(
+      policy,
+      async (attempt) => {
+        let failure: UpstreamError;
+        let retryable: boolean;
+        let retryAfterMs: number | null = null;
+        try {
+          const response = await slots.run(() => send(op));
+          if (response.status === 200) return { done: { ...response, attempts: attempt } };
+          const parsed = parseErrorBody(response.text);
+          retryAfterMs = response.retryAfterMs;
+          retryable =
+            RETRYABLE_STATUS.has(response.status) && (!op.creates || NOT_PROCESSED_STATUS.has(response.status));
+          failure = new UpstreamError(
+            `${op.name}: upstream answered ${response.status}${parsed.message ? `: ${parsed.message}` : ''}`,
+            {
+              kind: 'http',
+              status: response.status,
+              code: parsed.code,
+              upstreamMessage: parsed.message,
+              attempts: attempt,
+            },
+          );
+        } catch (error) {
+          const code = (error as { code?: string })?.code ?? '';
+          failure = networkFailure(op, error, code, attempt);
+          retryable = !op.creates || CONNECT_FAILURES.has(code);
+        }
+        if (!retryable) throw failure;
+        return {
+          failed: failure.message,
+          retryAfterMs,
+          giveUp: () => {
+            throw failure;
           },
+        };
+      },
+      ({ attempt, delayMs, reason }) => {
+        log?.warn(
+          { operation: op.name, attempt, delayMs: Math.round(delayMs), reason },
+          'upstream call failed; retrying',
         );
-      } catch (error) {
-        failure = networkFailure(op, error, attempt);
-      }
-      if (!failure.retryable || attempt >= maxAttempts) throw failure;
-      const backoff = Math.random() * Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1)); // full jitter
-      const delayMs = Math.min(maxDelayMs, Math.max(backoff, retryAfterMs ?? 0));
-      log?.warn(
-        { operation: op.name, attempt, delayMs: Math.round(delayMs), reason: failure.message },
-        'upstream call failed; retrying',
-      );
-      options.onRetry?.({ operation: op.name, attempt, delayMs, reason: failure.message });
-      await sleep(delayMs);
-    }
+        options.onRetry?.({ operation: op.name, attempt, delayMs, reason });
+      },
+    );
   }
 
   async function send(op: Operation) {
@@ -213,20 +225,11 @@ export function createUpstreamClient(options: UpstreamClientOptions) {
     return { status: response.statusCode, text, retryAfterMs: parseRetryAfter(response.headers['retry-after']) };
   }
 
-  function networkFailure(op: Operation, error: unknown, attempt: number): UpstreamError {
-    const code = (error as { code?: string })?.code ?? '';
+  function networkFailure(op: Operation, error: unknown, code: string, attempt: number): UpstreamError {
     const timeout = TIMEOUT_CODES.has(code);
-    const neverConnected = CONNECT_FAILURES.has(code);
     return new UpstreamError(
       `${op.name}: ${timeout ? 'timed out' : 'network error'} (${code || (error as Error)?.message || 'unknown'})`,
-      {
-        kind: timeout ? 'timeout' : 'network',
-        attempts: attempt,
-        // a lost answer to a submission may hide an accepted upload: only retry when nothing was sent
-        retryable: !op.creates || neverConnected,
-        ambiguous: Boolean(op.creates) && !neverConnected,
-        cause: error,
-      },
+      { kind: timeout ? 'timeout' : 'network', attempts: attempt, cause: error },
     );
   }
 
@@ -237,7 +240,6 @@ export function createUpstreamClient(options: UpstreamClientOptions) {
       throw new UpstreamError(`${op}: the upstream answered 200 without a process item`, {
         kind: 'invalid-response',
         attempts,
-        retryable: false,
       });
     }
     return parsed.data;
@@ -335,7 +337,6 @@ export function createUpstreamClient(options: UpstreamClientOptions) {
         throw new UpstreamError(`${op}: the upstream answered 200 without a list of processes`, {
           kind: 'invalid-response',
           attempts,
-          retryable: false,
         });
       }
       return parsed.data;
@@ -384,27 +385,4 @@ export function parseRetryAfter(header: string | string[] | undefined, now = Dat
   if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
   const date = Date.parse(value);
   return Number.isNaN(date) ? null : Math.max(0, date - now);
-}
-
-/** At most `limit` tasks at once; the others wait in order. */
-export function createSemaphore(limit: number) {
-  let active = 0;
-  const waiting: (() => void)[] = [];
-  return {
-    async run<T>(task: () => Promise<T>): Promise<T> {
-      // a finishing task hands its slot straight to the next waiter, so no newcomer can slip in between
-      if (active < limit) active++;
-      else await new Promise<void>((resolve) => waiting.push(resolve));
-      try {
-        return await task();
-      } finally {
-        const next = waiting.shift();
-        if (next) next();
-        else active--;
-      }
-    },
-    get active() {
-      return active;
-    },
-  };
 }
