@@ -1,4 +1,6 @@
+import type { Context } from 'hono';
 import { createMiddleware } from 'hono/factory';
+import type { Actor } from '../audit/audit.ts';
 import type { ApiKeyScope } from '../db/schema.ts';
 import { findActiveKey, scopeAllows } from '../keys/keys.ts';
 import type { AppEnv } from './env.ts';
@@ -23,4 +25,13 @@ export function requireScope(scope: ApiKeyScope) {
     c.set('apiKeyId', key.id);
     await next();
   });
+}
+
+/**
+ * The actor behind an authenticated request, for services that audit what they answer: the key
+ * `requireScope` found, and the request id that the logs carry too.
+ * @example const detail = await viewRecording(c.var.deps.db, actorOf(c), id, include);
+ */
+export function actorOf(c: Context<AppEnv>): Actor {
+  return { source: 'api', keyId: c.var.apiKeyId, requestId: c.var.requestId };
 }

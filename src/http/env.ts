@@ -10,10 +10,9 @@ export type AppDeps = {
   ready: () => Promise<boolean>;
   /**
    * Where uploads are spooled, how large they may be, and the upstream API they are queued for.
-   * Absent (as in tests of other features), `POST /v1/recordings` and retries answer 500.
    * @example intake: { spoolDir: spoolDirFor(config.dataDir), maxUploadBytes: config.maxUploadBytes, upstreamApi: config.upstream.api }
    */
-  intake?: IntakeSettings;
+  intake: IntakeSettings;
 };
 
 export type AppEnv = {

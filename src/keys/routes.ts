@@ -1,6 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { apiKeyScopes } from '../db/schema.ts';
-import { requireScope } from '../http/auth.ts';
+import { actorOf, requireScope } from '../http/auth.ts';
 import { problemResponses } from '../http/problems.ts';
 import { createRouter } from '../http/router.ts';
 import { createApiKey, listApiKeys, revokeApiKeyById } from './keys.ts';
@@ -75,14 +75,14 @@ export const revokeKeyRoute = createRoute({
 
 export function keyRoutes() {
   return createRouter()
-    .openapi(listKeysRoute, async (c) => c.json({ items: await listApiKeys(c.var.deps.db) }, 200))
+    .openapi(listKeysRoute, async (c) => c.json({ items: await listApiKeys(c.var.deps.db, actorOf(c)) }, 200))
     .openapi(createKeyRoute, async (c) => {
-      const created = await createApiKey(c.var.deps.db, c.req.valid('json'));
+      const created = await createApiKey(c.var.deps.db, c.req.valid('json'), actorOf(c));
       c.var.log.info({ keyId: created.id, scope: created.scope }, 'API key created');
       return c.json(created, 201);
     })
     .openapi(revokeKeyRoute, async (c) => {
-      const revoked = await revokeApiKeyById(c.var.deps.db, c.req.valid('param').id);
+      const revoked = await revokeApiKeyById(c.var.deps.db, c.req.valid('param').id, actorOf(c));
       c.var.log.info({ keyId: revoked.id }, 'API key revoked');
       return c.json(revoked, 200);
     });

@@ -1,20 +1,14 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { recordingStatuses, upstreamApis } from '../db/schema.ts';
-import { requireScope } from '../http/auth.ts';
-import type { AppDeps } from '../http/env.ts';
+import { actorOf, requireScope } from '../http/auth.ts';
+import { RECORDING_IDS_MAX } from '../http/limits.ts';
+import { cursorParam, limitParam } from '../http/paging.ts';
 import { problemResponses } from '../http/problems.ts';
 import { createRouter } from '../http/router.ts';
 import { isUuid } from '../ids.ts';
-import { createRecording, type IntakeSettings, retryRecording, UPLOAD_FIELDS } from './intake.ts';
-import {
-  decodeListCursor,
-  getRecordingDetail,
-  isoInstant,
-  LIST_IDS_MAX,
-  LIST_LIMIT_DEFAULT,
-  LIST_LIMIT_MAX,
-  listRecordings,
-} from './queries.ts';
+import { createRecording, retryRecording, UPLOAD_FIELDS } from './intake.ts';
+import { decodeListCursor, isoInstant, listRecordings } from './queries.ts';
+import { viewRecording } from './view.ts';
 
 const includeValues = ['embeddings', 'document'] as const;
 
@@ -127,8 +121,6 @@ export const getRecordingRoute = createRoute({
   },
 });
 
-const LIMIT_MESSAGE = `must be a whole number from 1 to ${LIST_LIMIT_MAX}`;
-
 export const listRecordingsQuerySchema = z
   .object({
     status: z.enum(recordingStatuses).optional(),
@@ -138,28 +130,18 @@ export const listRecordingsQuerySchema = z
     to: isoInstant
       .optional()
       .openapi({ description: 'callAt before this instant (exclusive)', example: '2026-04-01T00:00:00Z' }),
-    limit: z
-      .string()
-      .regex(/^\d{1,6}$/, LIMIT_MESSAGE)
-      .transform(Number)
-      .refine((n) => n >= 1 && n <= LIST_LIMIT_MAX, LIMIT_MESSAGE)
-      .optional()
-      .openapi({ description: `page size (default ${LIST_LIMIT_DEFAULT})`, example: String(LIST_LIMIT_DEFAULT) }),
-    cursor: z
-      .string()
-      .refine((v) => decodeListCursor(v) !== null, 'not a cursor from this list: pass nextCursor unchanged')
-      .optional()
-      .openapi({ description: 'nextCursor of the previous page' }),
+    limit: limitParam,
+    cursor: cursorParam(decodeListCursor),
     ids: z
       .string()
       .transform((v) => v.split(',').map((id) => id.trim()))
       .refine(
-        (ids) => ids.length <= LIST_IDS_MAX && ids.every((id) => isUuid(id)),
-        `must be 1 to ${LIST_IDS_MAX} comma-separated recording ids`,
+        (ids) => ids.length <= RECORDING_IDS_MAX && ids.every((id) => isUuid(id)),
+        `must be 1 to ${RECORDING_IDS_MAX} comma-separated recording ids`,
       )
       .optional()
       .openapi({
-        description: `only these recordings (1 to ${LIST_IDS_MAX} ids, comma-separated): the states of many in one request`,
+        description: `only these recordings (1 to ${RECORDING_IDS_MAX} ids, comma-separated): the states of many in one request`,
       }),
   })
   .superRefine((query, ctx) => {
@@ -167,6 +149,11 @@ export const listRecordingsQuerySchema = z
       ctx.addIssue({ code: 'custom', path: ['to'], message: 'must not be before from' });
     }
   });
+
+const recordingPageSchema = z
+  .object({ items: z.array(recordingSummarySchema), nextCursor: z.string().nullable() })
+  .openapi('RecordingPage');
+export type RecordingPageResponse = z.infer<typeof recordingPageSchema>;
 
 export const listRecordingsRoute = createRoute({
   method: 'get',
@@ -181,11 +168,7 @@ export const listRecordingsRoute = createRoute({
     200: {
       description: 'One page; nextCursor is null on the last',
       content: {
-        'application/json': {
-          schema: z
-            .object({ items: z.array(recordingSummarySchema), nextCursor: z.string().nullable() })
-            .openapi('RecordingPage'),
-        },
+        'application/json': { schema: recordingPageSchema },
       },
     },
     ...problemResponses('validation', 'unauthorized', 'forbidden'),
@@ -260,16 +243,11 @@ const createRecordingDoc = createRoute({
   },
 });
 
-function intakeSettings(deps: AppDeps): IntakeSettings {
-  if (!deps.intake) throw new Error('recording intake is not configured: createApp needs deps.intake');
-  return deps.intake;
-}
-
 export function recordingRoutes() {
   const router = createRouter();
   router.openAPIRegistry.registerPath(createRecordingDoc);
   router.post('/v1/recordings', requireScope('write'), async (c) => {
-    const { created, recording } = await createRecording(c.var.deps.db, intakeSettings(c.var.deps), {
+    const { created, recording } = await createRecording(c.var.deps.db, c.var.deps.intake, {
       body: c.req.raw.body,
       contentType: c.req.header('content-type'),
       contentLength: c.req.header('content-length'),
@@ -282,12 +260,13 @@ export function recordingRoutes() {
     return c.json(recording, created ? 202 : 200);
   });
   router.openapi(listRecordingsRoute, async (c) => {
-    const page = await listRecordings(c.var.deps.db, c.req.valid('query'));
+    const { cursor, ...filters } = c.req.valid('query');
+    const page = await listRecordings(c.var.deps.db, { ...filters, after: cursor });
     return c.json(page, 200);
   });
   router.openapi(retryRecordingRoute, async (c) => {
     const { id } = c.req.valid('param');
-    const recording = await retryRecording(c.var.deps.db, intakeSettings(c.var.deps), id);
+    const recording = await retryRecording(c.var.deps.db, c.var.deps.intake, id);
     c.var.log.info({ recordingId: id }, 'recording queued again');
     return c.json(recording, 200);
   });
@@ -295,7 +274,7 @@ export function recordingRoutes() {
     const { id } = c.req.valid('param');
     const { include } = c.req.valid('query');
     const parts = new Set((include ?? '').split(',').map((p) => p.trim()));
-    const detail = await getRecordingDetail(c.var.deps.db, id, {
+    const detail = await viewRecording(c.var.deps.db, actorOf(c), id, {
       embeddings: parts.has('embeddings'),
       document: parts.has('document'),
     });
