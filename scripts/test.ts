@@ -1,7 +1,10 @@
 /**
- * `./voxtrace test`: installs what the tests need, finds a PostgreSQL, then runs lint, typecheck
- * and the whole suite on PostgreSQL and again (storage tests) on PGlite. Ends stdout with
- * `N passed, N failed` (both engines summed, plus lint and typecheck as one check each).
+ * `./voxtrace test` (the CLI runs this script as a program of its own): installs what the tests
+ * need, finds a PostgreSQL, then runs lint, typecheck and the whole suite on PostgreSQL and again
+ * (the `*.int.test.ts` files, which use a database) on PGlite. Ends stdout with `N passed, N failed`
+ * (both engines summed, plus lint and typecheck as one check each).
+ *
+ *   node scripts/test.ts [vitest args]
  */
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -127,6 +130,10 @@ async function runVitest(engine: Engine, databaseUrl: string, extraArgs: string[
     if (file.assertionResults.length === 0 && file.status === 'failed') {
       tally.failed++;
       tally.failures.push(`${engine}: ${relative} did not run: ${file.message?.split('\n')[0] ?? 'failed to load'}`);
+    } else if (file.status === 'failed' && file.assertionResults.every((test) => test.status !== 'failed')) {
+      // its tests passed, but a hook failed: e.g. the no-leaks check found something left running
+      tally.failed++;
+      tally.failures.push(`${engine}: ${relative}: ${file.message?.split('\n')[0] ?? 'a hook failed'}`);
     }
     for (const test of file.assertionResults) {
       if (test.status === 'passed') tally.passed++;
@@ -161,7 +168,7 @@ async function check(name: string, command: string, args: string[], tally: Tally
   }
 }
 
-export async function runTests(vitestArgs: string[]): Promise<number> {
+async function runTests(vitestArgs: string[]): Promise<number> {
   const tally: Tally = { passed: 0, failed: 0, skipped: [], failures: [] };
   const started = Date.now();
   let database: Awaited<ReturnType<typeof findDatabase>> | undefined;
@@ -195,3 +202,5 @@ export async function runTests(vitestArgs: string[]): Promise<number> {
   say(`${tally.passed} passed, ${tally.failed} failed`);
   return tally.failed === 0 && tally.passed > 0 ? 0 : 1;
 }
+
+process.exitCode = await runTests(process.argv.slice(2));

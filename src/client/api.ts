@@ -1,0 +1,160 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { Agent, type Dispatcher, FormData, request } from 'undici';
+import type { RecordingStatus } from '../db/schema.ts';
+import { VoxtraceError } from '../errors.ts';
+import { LIST_LIMIT_MAX, RECORDING_IDS_MAX } from '../http/limits.ts';
+import type { Problem } from '../http/problems.ts';
+import type { RecordingPageResponse, RecordingSummaryResponse } from '../recordings/routes.ts';
+import { type RetryPolicy, withRetries } from '../retry.ts';
+
+/**
+ * A typed client of voxtrace's own API, for the CLI commands that act through it (`ingest`, `demo`)
+ * rather than on the database. Its types are the routes' own (imported as types only, so the CLI
+ * loads none of the server). Requests are retried on 5xx, 429 and network errors; an upload is
+ * safe to resend, as the API recognises the same bytes.
+ */
+
+/** What the API answered: the body it promises for success, or the detail of its problem. */
+export type ApiResult<T> = { ok: true; status: number; value: T } | { ok: false; status: number; detail: string };
+
+/** The API could not be reached, or refused the key: every further request would fail too. */
+export class ApiRequestError extends VoxtraceError {}
+/** 401/403: the key is unknown, revoked, or lacks the scope. */
+export class ApiKeyRefusedError extends ApiRequestError {}
+
+export type ApiClientOptions = {
+  /** The API's base URL, e.g. http://127.0.0.1:8750 (VOXTRACE_API_URL or --url). */
+  apiUrl: string;
+  apiKey: string;
+  /** Keep-alive connections in the pool: as many as requests will be in flight. */
+  connections: number;
+  /** Tries per request; default 4, first backoff 500 ms. */
+  retry?: { attempts?: number; baseDelayMs?: number };
+};
+
+export type UploadFields = { accountRef: string | null; channel?: string; callAt: string };
+
+/**
+ * @example
+ * const api = createApiClient({ apiUrl: 'http://127.0.0.1:8750', apiKey, connections: 4 });
+ * const answer = await api.uploadRecording('call.wav', { accountRef: 'acc-1', callAt: '2026-11-01T09:00:00Z' });
+ * if (answer.ok) console.log(answer.value.id);
+ * await api.close();
+ */
+export function createApiClient(options: ApiClientOptions) {
+  const base = options.apiUrl.replace(/\/+$/, '');
+  const policy: RetryPolicy = {
+    maxAttempts: options.retry?.attempts ?? 4,
+    baseDelayMs: options.retry?.baseDelayMs ?? 500,
+    maxDelayMs: 30_000,
+  };
+  // one keep-alive pool for the whole run: thousands of uploads reuse a few connections
+  const agent = new Agent({ connections: options.connections, keepAliveTimeout: 30_000 });
+
+  async function send(method: 'GET' | 'POST', pathAndQuery: string, body?: () => Promise<FormData>) {
+    const response = await request(`${base}${pathAndQuery}`, {
+      method,
+      dispatcher: agent as Dispatcher,
+      headers: { authorization: `Bearer ${options.apiKey}`, accept: 'application/json' },
+      body: body ? await body() : undefined,
+    });
+    const text = await response.body.text();
+    let parsed: unknown = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      // not JSON (a proxy's error page): the text itself is the best detail there is
+    }
+    return { status: response.statusCode, body: parsed, retryAfter: response.headers['retry-after'] };
+  }
+
+  /**
+   * One request with retries. Answers the last answer for anything but 401/403 (ApiKeyRefusedError)
+   * and a network failure on every try (ApiRequestError).
+   */
+  function call<T>(
+    method: 'GET' | 'POST',
+    pathAndQuery: string,
+    success: readonly number[],
+    body?: () => Promise<FormData>,
+  ): Promise<ApiResult<T>> {
+    return withRetries<ApiResult<T>>(policy, async () => {
+      let answer: Awaited<ReturnType<typeof send>>;
+      try {
+        answer = await send(method, pathAndQuery, body);
+      } catch (error) {
+        const code = (error as { code?: string }).code;
+        const failure = `${code ?? 'network error'}: ${(error as Error).message}`;
+        return {
+          failed: failure,
+          giveUp: () => {
+            throw new ApiRequestError(
+              `${method} ${base}${pathAndQuery} failed ${policy.maxAttempts} times; last: ${failure}`,
+            );
+          },
+        };
+      }
+      const result: ApiResult<T> = success.includes(answer.status)
+        ? { ok: true, status: answer.status, value: answer.body as T }
+        : { ok: false, status: answer.status, detail: problemDetail(answer) };
+      if (answer.status === 401 || answer.status === 403) {
+        throw new ApiKeyRefusedError(
+          `the API refused the key (${answer.status}): ${problemDetail(answer)} (check --key or VOXTRACE_API_KEY)`,
+        );
+      }
+      if (answer.status < 500 && answer.status !== 429) return { done: result };
+      const retryAfterMs = Number(answer.retryAfter) * 1000;
+      return {
+        failed: `HTTP ${answer.status}: ${problemDetail(answer)}`,
+        retryAfterMs: Number.isFinite(retryAfterMs) ? retryAfterMs : null,
+        giveUp: () => result,
+      };
+    });
+  }
+
+  return {
+    /**
+     * `POST /v1/recordings` as a streamed multipart form: the file is read from disk as it is sent.
+     * 202 (a new recording) and 200 (the same bytes were uploaded before) are both success.
+     */
+    uploadRecording(file: string, fields: UploadFields) {
+      return call<RecordingSummaryResponse>('POST', '/v1/recordings', [200, 202], async () => {
+        const form = new FormData();
+        if (fields.accountRef !== null) form.append('accountRef', fields.accountRef);
+        if (fields.channel !== undefined) form.append('channel', fields.channel);
+        form.append('callAt', fields.callAt);
+        // a fresh lazy Blob per attempt, so that a retry sends the file from its start
+        form.append('file', await fs.openAsBlob(file), path.basename(file));
+        return form;
+      });
+    },
+    /** The summaries of up to RECORDING_IDS_MAX recordings in one request (`GET /v1/recordings?ids=`). */
+    recordingsByIds(ids: string[]) {
+      if (ids.length === 0 || ids.length > RECORDING_IDS_MAX) {
+        throw new RangeError(`recordingsByIds takes 1 to ${RECORDING_IDS_MAX} ids, got ${ids.length}`);
+      }
+      const query = new URLSearchParams({ ids: ids.join(','), limit: String(ids.length) });
+      return call<RecordingPageResponse>('GET', `/v1/recordings?${query}`, [200]);
+    },
+    /** One page of the recordings in `status`, the largest page the API gives. */
+    listRecordings(status: RecordingStatus, cursor: string | null) {
+      const query = new URLSearchParams({ status, limit: String(LIST_LIMIT_MAX) });
+      if (cursor) query.set('cursor', cursor);
+      return call<RecordingPageResponse>('GET', `/v1/recordings?${query}`, [200]);
+    },
+    close: () => agent.close(),
+  };
+}
+export type ApiClient = ReturnType<typeof createApiClient>;
+
+/** The `detail` of a problem+json answer, or what else the body says. */
+function problemDetail(answer: { status: number; body: unknown }): string {
+  const body = answer.body as Partial<Problem> | string | null;
+  if (body && typeof body === 'object') {
+    if (typeof body.detail === 'string' && body.detail) return body.detail;
+    if (typeof body.title === 'string') return body.title;
+  }
+  if (typeof body === 'string' && body.trim()) return body.trim().slice(0, 300);
+  return `HTTP ${answer.status}`;
+}
