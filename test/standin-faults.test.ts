@@ -7,6 +7,7 @@ import { type FaultPlan, type Standin, startStandin } from '../src/standin/serve
 import { encodeCallWav } from '../src/standin/wav.ts';
 import { parseResultsDocument } from '../src/upstream/results.ts';
 import { cleanEnv, cliPath, repoRoot, runCli } from './support/cli.ts';
+import { until } from './support/until.ts';
 
 type ProcessItem = { pid: number; name: string; status: number; statusmsg: string };
 
@@ -36,16 +37,6 @@ const get = (path: string, signal?: AbortSignal) => fetch(`${base()}${path}`, { 
 
 function setPlan(plan: FaultPlan) {
   standin.setFaults(plan);
-}
-
-async function until<T>(check: () => T | null | undefined | false | Promise<T | null | undefined | false>) {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 beforeAll(async () => {
@@ -97,13 +88,19 @@ describe('status faults', () => {
     const { pid: otherPid } = await created('other');
     const { pid: targetPid } = await created('target');
     setPlan({ rules: [{ on: 'any', name: 'target', fault: 'status-503', times: 10 }] });
-    expect((await submit('other')).status).toBe(200);
-    expect((await get(`/processes/${otherPid}`)).status).toBe(200);
-    expect((await get(`/processes/${otherPid}/results`)).status).toBe(200);
-    expect((await get('/processes')).status).toBe(200);
-    expect((await submit('target')).status).toBe(503);
-    expect((await get(`/processes/${targetPid}`)).status).toBe(503);
-    expect((await get(`/processes/${targetPid}/results`)).status).toBe(503);
+    // each body is read to its end: a results document left unread would hold its socket open
+    const status = async (answer: Promise<Response>) => {
+      const response = await answer;
+      await response.arrayBuffer();
+      return response.status;
+    };
+    expect(await status(submit('other'))).toBe(200);
+    expect(await status(get(`/processes/${otherPid}`))).toBe(200);
+    expect(await status(get(`/processes/${otherPid}/results`))).toBe(200);
+    expect(await status(get('/processes'))).toBe(200);
+    expect(await status(submit('target'))).toBe(503);
+    expect(await status(get(`/processes/${targetPid}`))).toBe(503);
+    expect(await status(get(`/processes/${targetPid}/results`))).toBe(503);
   });
 
   it('meets only requests that would succeed: bad tokens and unknown pids do not use up a rule', async () => {
@@ -161,7 +158,7 @@ describe('delivery faults', () => {
       settled = true;
       return r;
     });
-    await until(() => standin.stats().held === 1);
+    await until('one held response', () => standin.stats().held === 1);
     expect(standin.stats().processes).toBe(before + 1);
     expect(settled).toBe(false);
     expect(standin.release()).toBe(1);
@@ -175,16 +172,16 @@ describe('delivery faults', () => {
     setPlan({ rules: [{ on: 'submit', fault: 'hold', times: 2 }] });
     const abort = new AbortController();
     const pending = submit('abandoned', abort.signal);
-    await until(() => standin.stats().held === 1);
+    await until('one held response', () => standin.stats().held === 1);
     abort.abort();
     await expect(pending).rejects.toThrow();
-    await until(() => standin.stats().held === 0);
+    await until('no held response', () => standin.stats().held === 0);
     const listed = (await (await get('/processes?sort=desc&pageSize=1')).json()) as ProcessItem[];
     expect(listed[0]?.name).toBe('abandoned');
     expect(standin.stats().submissions.abandoned).toBe(1);
     // the next held response is released over HTTP
     const next = submit('released-over-http');
-    await until(() => standin.stats().held === 1);
+    await until('one held response', () => standin.stats().held === 1);
     const released = await fetch(`${standin.url}/__standin/release`, { method: 'POST', headers: headers() });
     expect(await released.json()).toEqual({ released: 1 });
     expect((await next).status).toBe(200);
@@ -206,7 +203,7 @@ describe('delivery faults', () => {
     const waiting = fetch(`${own.url}/clients/1/processes`, { headers: { 'X-Auth-Token': own.token } }).catch(
       (error: Error) => error,
     );
-    await until(() => own.stats().requests.list === 1);
+    await until('one list request', () => own.stats().requests.list === 1);
     const closing = Date.now();
     await own.close();
     expect(Date.now() - closing).toBeLessThan(2_000);
@@ -243,7 +240,7 @@ describe('process and document faults', () => {
       });
       const item = (await response.json()) as ProcessItem;
       expect(item.status).toBe(0);
-      await until(async () => {
+      await until('the process to fail', async () => {
         const now = (await (
           await fetch(`${slow.url}/clients/1/processes/${item.pid}`, { headers: { 'X-Auth-Token': slow.token } })
         ).json()) as ProcessItem;
@@ -367,7 +364,7 @@ describe('./voxtrace standin', () => {
     });
     const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
     try {
-      const token = await until(() => /standin token: (\S+)/.exec(stdout)?.[1]);
+      const token = await until('the token to be printed', () => /standin token: (\S+)/.exec(stdout)?.[1]);
       expect(stdout).toContain(`http://127.0.0.1:${port}/v5`);
       const auth = await fetch(`http://127.0.0.1:${port}/v5/auth`, {
         headers: { 'X-Auth-Token': token, 'X-Auth-Client': '1' },
@@ -406,7 +403,7 @@ describe('./voxtrace standin', () => {
     });
     const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
     try {
-      await until(() => output.includes(`127.0.0.1:${port}/v5`));
+      await until('the stand-in to listen', () => output.includes(`127.0.0.1:${port}/v5`));
       const auth = () =>
         fetch(`http://127.0.0.1:${port}/v5/auth`, {
           headers: { 'X-Auth-Token': 'my-secret-token', 'X-Auth-Client': '9' },
