@@ -6,18 +6,24 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { eq, inArray } from 'drizzle-orm';
 import { afterEach, describe, expect } from 'vitest';
 import { recordings } from '../src/db/schema.ts';
+import type { WorkerOptions } from '../src/ingest/worker.ts';
 import { startStandin } from '../src/standin/server.ts';
-import { cleanEnv, cliPath, repoRoot } from './support/cli.ts';
+import { cleanEnv, repoRoot } from './support/cli.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 import { itNotOnPglite } from './support/engine.ts';
 import { demoCallFiles, enqueueAudio } from './support/ingest.ts';
 import { ingestionViolations } from './support/invariants.ts';
+import { until } from './support/until.ts';
 
 /**
  * Two workers as separate OS processes against one PostgreSQL and the stand-in; one is killed
  * with SIGKILL at each dangerous moment, and the other must finish every recording exactly once.
- * PGlite serves one process, so these run on PostgreSQL only.
+ * PGlite serves one process, so these run on PostgreSQL only. Each worker is `voxtrace worker`
+ * (`runWorkerProcess`), started through test/support/worker-process.ts so that a test can pass the
+ * worker's test switches, which no command takes.
  */
+const workerEntry = path.join(repoRoot, 'test/support/worker-process.ts');
+type Switches = NonNullable<WorkerOptions['unsafe']>;
 
 type WorkerProcess = { child: ChildProcessWithoutNullStreams; output: () => string; pid: number };
 const children: ChildProcessWithoutNullStreams[] = [];
@@ -26,20 +32,6 @@ afterEach(async () => {
   for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
-
-async function until<T>(
-  what: string,
-  check: () => Promise<T | undefined | false> | T | undefined | false,
-  timeoutMs = 30_000,
-) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 async function setUp() {
   const database: TestDatabase = await createTestDatabase();
@@ -59,14 +51,20 @@ async function setUp() {
     VOXTRACE_LEASE_SECONDS: '2',
     VOXTRACE_WORKER_CONCURRENCY: '2',
     VOXTRACE_LOG_LEVEL: 'info',
-    // lets a person rerun the crash tests with a safety switched off and watch them fail, e.g.
-    // VOXTRACE_TEST_WORKER_UNSAFE=no-lease-reclaim npx vitest run test/worker-crash.int.test.ts
-    ...(process.env.VOXTRACE_TEST_WORKER_UNSAFE
-      ? { VOXTRACE_WORKER_UNSAFE: process.env.VOXTRACE_TEST_WORKER_UNSAFE }
-      : {}),
   };
-  async function startWorkerProcess(extra: Record<string, string> = {}): Promise<WorkerProcess> {
-    const child = spawn(process.execPath, [cliPath, 'worker'], { env: cleanEnv({ ...env, ...extra }), cwd: repoRoot });
+  // lets a person rerun the crash tests with a safety switched off and watch them fail, e.g.
+  // VOXTRACE_TEST_WORKER_UNSAFE=noLeaseReclaim npx vitest run test/worker-crash.int.test.ts
+  const forced: Switches = Object.fromEntries(
+    (process.env.VOXTRACE_TEST_WORKER_UNSAFE ?? '')
+      .split(',')
+      .filter(Boolean)
+      .map((name) => [name.trim(), true]),
+  );
+  async function startWorkerProcess(switches: Switches = {}): Promise<WorkerProcess> {
+    const child = spawn(process.execPath, [workerEntry, JSON.stringify({ switches: { ...forced, ...switches } })], {
+      env: cleanEnv(env),
+      cwd: repoRoot,
+    });
     children.push(child);
     let output = '';
     child.stdout.on('data', (d) => {
@@ -103,15 +101,12 @@ async function setUp() {
 }
 
 /** Kill whichever worker holds the held submission: the upstream took the upload, no pid is stored. */
-async function killDuringHeldSubmission(
-  env: Awaited<ReturnType<typeof setUp>>,
-  workerEnv: Record<string, string> = {},
-) {
+async function killDuringHeldSubmission(env: Awaited<ReturnType<typeof setUp>>, switches: Switches = {}) {
   const ids = await env.enqueue(3);
   // hold exactly this recording's upload: the upstream creates the process, its 200 never leaves
   env.standin.setFaults({ rules: [{ on: 'submit', name: ids[0], fault: 'hold', times: 1 }] });
-  const first = await env.startWorkerProcess(workerEnv);
-  const second = await env.startWorkerProcess(workerEnv);
+  const first = await env.startWorkerProcess(switches);
+  const second = await env.startWorkerProcess(switches);
   await until('the submission to be held upstream', () => env.standin.stats().held === 1);
   const [held] = await env.rowsOf([ids[0] as string]);
   const victim = await until('its worker', () => env.holderOf(ids[0] as string, [first, second]));
@@ -142,7 +137,7 @@ describe('two worker processes, one killed with SIGKILL (PostgreSQL)', () => {
     'killed after the results arrived but before they were stored: the other stores them once',
     async () => {
       const env = await setUp();
-      const pausing = await env.startWorkerProcess({ VOXTRACE_WORKER_PAUSE_BEFORE_STORE_MS: '600000' });
+      const pausing = await env.startWorkerProcess({ pauseBeforeStoreMs: 600_000 });
       const ids = await env.enqueue(4);
       await until('results to arrive at the first worker', () => pausing.output().includes('pausing before storing'));
       const other = await env.startWorkerProcess();
@@ -187,7 +182,7 @@ describe('two worker processes, one killed with SIGKILL (PostgreSQL)', () => {
     async () => {
       const env = await setUp();
       // both workers run without the look-up, so whichever survives resubmits
-      const { ids, held } = await killDuringHeldSubmission(env, { VOXTRACE_WORKER_UNSAFE: 'no-submitting-lookup' });
+      const { ids, held } = await killDuringHeldSubmission(env, { noSubmittingLookup: true });
       await env.drained(ids);
       expect(env.standin.stats().submissions[held.id]).toBe(2);
       // (the dead worker may have had a second upload in flight: that one is duplicated as well)
@@ -205,7 +200,7 @@ describe('two worker processes, one killed with SIGKILL (PostgreSQL)', () => {
     'without lease reclaim, a crashed worker leaves its recording stuck (the invariant checker catches it)',
     async () => {
       const env = await setUp();
-      const { ids, held, victim } = await killDuringHeldSubmission(env, { VOXTRACE_WORKER_UNSAFE: 'no-lease-reclaim' });
+      const { ids, held, victim } = await killDuringHeldSubmission(env, { noLeaseReclaim: true });
       // the survivor finishes everything but what the dead worker still holds a lease on
       await until('the survivor to finish the rest', async () =>
         (await env.rowsOf(ids)).every(

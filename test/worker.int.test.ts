@@ -3,7 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { eq, inArray, sql } from 'drizzle-orm';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { findStoredEvent } from '../src/analysis/outbox.ts';
 import { recordings, utterances } from '../src/db/schema.ts';
 import { startWorker, type Worker } from '../src/ingest/worker.ts';
 import { createLogger } from '../src/log.ts';
@@ -16,31 +17,20 @@ import { ingestionViolations } from './support/invariants.ts';
 
 /**
  * The worker against the stand-in over real HTTP, one fault kind at a time, in this process.
- * Each case: the fault, the attempts the stand-in saw, the final state, and the invariants.
+ * Each case: the fault, the attempts the stand-in saw, the final state, and the invariants; each
+ * on a database and a spool of its own, so that one case's failure cannot spill into the next.
  */
 
 let database: TestDatabase;
 let standin: Awaited<ReturnType<typeof startStandin>>;
 let client: UpstreamClient;
 let worker: Worker | undefined;
-const spoolDir = fs.mkdtempSync(path.join(os.tmpdir(), 'voxtrace-spool-'));
+let spoolDir: string;
 const calls = demoCallFiles(40, 5);
 let nextCall = 0;
 
-const storedHook: string[] = [];
-
 function runWorker(overrides: { maxAttempts?: number } = {}) {
   worker = startWorker({
-    hooks: {
-      afterStored: async (tx, recordingId) => {
-        // runs inside the storing transaction: the recording is visible to it as complete
-        const [row] = await tx
-          .select({ status: recordings.status })
-          .from(recordings)
-          .where(eq(recordings.id, recordingId));
-        if (row?.status === 'complete') storedHook.push(recordingId);
-      },
-    },
     db: database.db,
     client,
     log: createLogger('silent'),
@@ -86,7 +76,6 @@ async function run(plan: FaultPlan, count: number, options: { maxAttempts?: numb
 }
 
 beforeAll(async () => {
-  database = await createTestDatabase();
   standin = await startStandin({ port: 0, speed: 0 });
   client = createUpstreamClient({
     baseUrl: standin.url,
@@ -97,25 +86,36 @@ beforeAll(async () => {
     retry: { maxAttempts: 2, baseDelayMs: 10, maxDelayMs: 50 },
   });
 });
+beforeEach(async () => {
+  database = await createTestDatabase();
+  spoolDir = fs.mkdtempSync(path.join(os.tmpdir(), 'voxtrace-spool-'));
+});
 afterEach(async () => {
   await worker?.stop();
   worker = undefined;
   standin.setFaults({ rules: [] });
+  await database?.close();
+  fs.rmSync(spoolDir, { recursive: true, force: true });
 });
 afterAll(async () => {
   await client?.close();
   await standin?.close();
-  await database?.close();
-  fs.rmSync(spoolDir, { recursive: true, force: true });
 });
 
 describe(`ingestion worker on ${engine}: fault × outcome`, () => {
-  it('no fault: every recording stored once, spool emptied, the after-stored hook run once each', async () => {
+  it('no fault: every recording stored once, spool emptied, one pending outbox event each', async () => {
     const { ids, rows, violations, submissions } = await run({ rules: [] }, 4);
     expect(rows.map((r) => r.status)).toEqual(['complete', 'complete', 'complete', 'complete']);
     expect(submissions).toEqual([1, 1, 1, 1]);
     expect(violations).toEqual([]);
-    expect(storedHook.filter((id) => ids.includes(id)).sort()).toEqual([...ids].sort());
+    for (const id of ids) {
+      // committed with the recording, waiting for the analysis steps
+      expect(await findStoredEvent(database.db, id)).toMatchObject({
+        kind: 'stored',
+        status: 'pending',
+        stepsDone: [],
+      });
+    }
   });
 
   it('429 with Retry-After on submit: retried, stored once', async () => {
@@ -269,7 +269,6 @@ describe(`ingestion worker on ${engine}: fault × outcome`, () => {
     expect(done?.status).toBe('complete');
     expect(standin.stats().submissions[id as string]).toBe(1);
   });
-  // last: the retried recording's second submission would show in later runs' invariants
   it('a failed recording retried: submitted afresh (its failed process is not adopted), then stored', async () => {
     const first = await run({ rules: [{ on: 'submit', fault: 'fail', times: 1 }] }, 1);
     const id = first.ids[0] as string;
