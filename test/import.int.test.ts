@@ -4,10 +4,11 @@ import path from 'node:path';
 import { count, eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Db, queryRows } from '../src/db/client.ts';
-import { recordings, utterances, voiceprints } from '../src/db/schema.ts';
+import { recordingEvents, recordings, utterances, voiceprints } from '../src/db/schema.ts';
 import { importDocumentFile } from '../src/import/import.ts';
 import { runCli } from './support/cli.ts';
 import { createCliTarget, createTestDatabase, engine, type TestDatabase } from './support/db.ts';
+import { ingestionViolations } from './support/invariants.ts';
 import { must } from './support/must.ts';
 import { expectedCounts, syntheticCalls, syntheticDocument } from './support/synthetic-documents.ts';
 
@@ -26,7 +27,8 @@ async function tableCounts(db: Db) {
   const [r] = await db.select({ n: count() }).from(recordings);
   const [u] = await db.select({ n: count() }).from(utterances);
   const [v] = await db.select({ n: count() }).from(voiceprints);
-  return { recordings: r?.n, utterances: u?.n, voiceprints: v?.n };
+  const [e] = await db.select({ n: count() }).from(recordingEvents);
+  return { recordings: r?.n, utterances: u?.n, voiceprints: v?.n, events: e?.n };
 }
 
 /** Largest |stored × norm − original| relative to the original's norm. */
@@ -181,6 +183,14 @@ describe(`import on ${engine}`, () => {
     fs.writeFileSync(broken, '{"results": [');
     expect((await importDocumentFile(database.db, broken, { api: 'auto' })).error).toMatch(/^not valid JSON/);
   });
+
+  it('hands every imported recording to the analysis steps, as the worker does: one stored event each', async () => {
+    const counts = await tableCounts(database.db);
+    expect(counts.recordings).toBeGreaterThan(3);
+    expect(counts.events).toBe(counts.recordings);
+    // the ingestion invariants, imports included: rows as their documents say, one event each
+    expect(await ingestionViolations({ db: database.db })).toEqual([]);
+  });
 });
 
 describe(`./voxtrace import on ${engine}`, () => {
@@ -237,6 +247,7 @@ describe(`./voxtrace import on ${engine}`, () => {
         recordings: 3,
         utterances: 9 + fromGood.utterances + 9,
         voiceprints: 1 + fromGood.voiceprints + 1,
+        events: 3,
       });
       const accounts = await target.inspect((db) =>
         db.db.selectDistinct({ a: recordings.accountRef }).from(recordings),

@@ -1,6 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI_ACTOR } from '../src/audit/audit.ts';
 import {
   createApiKey,
   ensureFirstAdminKey,
@@ -22,22 +24,24 @@ afterAll(async () => {
 
 describe(`API keys on ${engine}`, () => {
   it('store only a hash, find active keys, and revoke by id or by key', async () => {
-    const a = await createApiKey(database.db, { scope: 'write', name: 'ingest' });
-    const b = await createApiKey(database.db, { scope: 'read' });
+    const a = await createApiKey(database.db, { scope: 'write', name: 'ingest' }, CLI_ACTOR);
+    const b = await createApiKey(database.db, { scope: 'read' }, CLI_ACTOR);
     expect(a.key).toMatch(/^vxt_[A-Za-z0-9_-]{32}$/);
     expect(await findActiveKey(database.db, a.key)).toEqual({ id: a.id, scope: 'write' });
     const stored = JSON.stringify(await database.db.query.apiKeys.findMany());
     expect(stored).not.toContain(a.key);
-    await revokeApiKey(database.db, a.id);
-    await revokeApiKey(database.db, b.key);
+    await revokeApiKey(database.db, a.id, CLI_ACTOR);
+    await revokeApiKey(database.db, b.key, CLI_ACTOR);
     expect(await findActiveKey(database.db, a.key)).toBeNull();
     expect(await findActiveKey(database.db, b.key)).toBeNull();
-    const list = await listApiKeys(database.db);
+    const list = await listApiKeys(database.db, CLI_ACTOR);
     expect(list.map((k) => [k.name, k.scope, k.revokedAt !== null])).toEqual([
       ['ingest', 'write', true],
       ['read key', 'read', true],
     ]);
-    await expect(revokeApiKey(database.db, 'vxt_unknown')).rejects.toThrow(/no API key has that id or value/);
+    await expect(revokeApiKey(database.db, 'vxt_unknown', CLI_ACTOR)).rejects.toThrow(
+      /no API key has that id or value/,
+    );
   });
 
   it('orders scopes read ⊂ write ⊂ admin', () => {
@@ -69,7 +73,7 @@ describe(`./voxtrace keys on ${engine}`, () => {
       expect(again[0].revokedAt).not.toBeNull();
       const missing = await runCli(['keys', 'revoke', 'vxt_nope'], target.env);
       expect(missing.code).toBe(1);
-      expect(missing.stderr).toBe('voxtrace: no API key has that id or value\n');
+      expect(missing.stderr).toBe('voxtrace keys revoke: no API key has that id or value\n');
       const badScope = await runCli(['keys', 'create', '--scope', 'root'], target.env);
       expect(badScope.code).not.toBe(0);
       expect(badScope.stderr).toMatch(/argument 'root' is invalid. Allowed choices are read, write, admin/);
@@ -93,6 +97,27 @@ describe(`first admin key on ${engine}`, () => {
         expect(fs.statSync(file).mode & 0o777).toBe(0o600);
         expect(await ensureFirstAdminKey(db.db, target.dataDir)).toBeNull();
         expect(await findActiveKey(db.db, key as string)).toMatchObject({ scope: 'admin' });
+      });
+    } finally {
+      await target.cleanup();
+    }
+  });
+
+  it('writes no key file when its transaction fails: the file never holds a key the database lacks', async () => {
+    const target = await createCliTarget();
+    try {
+      await target.inspect(async (db) => {
+        const { migrateDatabase } = await import('../src/db/migrate.ts');
+        await migrateDatabase(db);
+        // the key's audit entry cannot be written, so its transaction rolls back
+        await db.db.execute(sql`alter table audit_events rename to audit_events_away`);
+        await expect(ensureFirstAdminKey(db.db, target.dataDir)).rejects.toThrow();
+        expect(fs.existsSync(path.join(target.dataDir, 'admin-key'))).toBe(false);
+        expect(await listApiKeys(db.db, CLI_ACTOR).catch(() => null)).toBeNull();
+        await db.db.execute(sql`alter table audit_events_away rename to audit_events`);
+        expect(await listApiKeys(db.db, CLI_ACTOR)).toEqual([]);
+        const key = await ensureFirstAdminKey(db.db, target.dataDir);
+        expect(fs.readFileSync(path.join(target.dataDir, 'admin-key'), 'utf8').trim()).toBe(key);
       });
     } finally {
       await target.cleanup();

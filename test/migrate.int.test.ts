@@ -8,10 +8,12 @@ import {
   MINIMUM_PGVECTOR,
   migrateDatabase,
   migrationsFolder,
+  pendingMigrations,
   warnIfOldPgvector,
 } from '../src/db/migrate.ts';
 import { createLogger } from '../src/log.ts';
 import { createTestDatabase, engine, type TestDatabase } from './support/db.ts';
+import { migrateUpTo } from './support/migrations.ts';
 
 const journalEntries = JSON.parse(fs.readFileSync(path.join(migrationsFolder, 'meta/_journal.json'), 'utf8')).entries
   .length;
@@ -31,6 +33,7 @@ describe(`migrations on ${engine}`, () => {
     );
     expect(tables.map((t) => t.table_name)).toEqual([
       'api_keys',
+      'audit_events',
       'recording_events',
       'recordings',
       'utterances',
@@ -94,6 +97,35 @@ describe(`migrations on ${engine}`, () => {
     await expect(
       database.db.execute(sql`insert into recordings (source, status) values ('import', 'bogus')`),
     ).rejects.toThrow();
+  });
+});
+
+describe(`upgrading a database of the previous release on ${engine}`, () => {
+  it('counts what is pending, and gives every stored recording its outbox event (imports had none)', async () => {
+    const old = await createTestDatabase({ migrated: false });
+    try {
+      expect(await pendingMigrations(old)).toBe(journalEntries);
+      await migrateUpTo(old, '0004_spoofed_hnsw');
+      expect(await pendingMigrations(old)).toBe(journalEntries - 5);
+      // as the previous release left them: an upload stored with its event, an import without one
+      const [upload, imported, failed] = await queryRows<{ id: string }>(
+        old.db,
+        sql`insert into recordings (source, status) values ('upload', 'complete'), ('import', 'complete'), ('upload', 'failed')
+            returning id`,
+      );
+      await old.db.execute(sql`insert into recording_events (recording_id, kind) values (${upload?.id}, 'stored')`);
+      await migrateDatabase(old);
+      expect(await pendingMigrations(old)).toBe(0);
+      const events = await queryRows<{ recording_id: string; status: string; steps_done: string[] }>(
+        old.db,
+        sql`select recording_id, status, steps_done from recording_events order by recording_id`,
+      );
+      expect(events.map((e) => e.recording_id).sort()).toEqual([upload?.id, imported?.id].sort());
+      expect(events.every((e) => e.status === 'pending' && e.steps_done.length === 0)).toBe(true);
+      expect(events.map((e) => e.recording_id)).not.toContain(failed?.id);
+    } finally {
+      await old.close();
+    }
   });
 });
 

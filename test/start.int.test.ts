@@ -1,10 +1,14 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { sql } from 'drizzle-orm';
 import { afterEach, describe, expect, it } from 'vitest';
+import { type Database, openPglite } from '../src/db/client.ts';
 import { cleanEnv, cliPath, repoRoot, runCli } from './support/cli.ts';
-import { createCliTarget, engine } from './support/db.ts';
+import { createCliTarget, createTestDatabase, engine } from './support/db.ts';
 import { freePort } from './support/http.ts';
+import { migrateUpTo } from './support/migrations.ts';
 
 const running: ChildProcessWithoutNullStreams[] = [];
 afterEach(() => {
@@ -90,6 +94,53 @@ describe(`./voxtrace start on ${engine}`, () => {
     }
   });
 
+  it('with VOXTRACE_AUTO_MIGRATE=false, /readyz answers 503 while a migration is pending, 200 once migrated', async () => {
+    // a database of the previous release, with its admin key
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'voxtrace-readyz-'));
+    const old: Database & { url?: string } =
+      engine === 'postgres'
+        ? await createTestDatabase({ migrated: false })
+        : await openPglite(path.join(dataDir, 'db'));
+    try {
+      await migrateUpTo(old, '0004_spoofed_hnsw');
+      await old.db.execute(
+        sql`insert into api_keys (name, scope, key_hash, key_prefix) values ('admin', 'admin', 'x', 'vxt_x')`,
+      );
+      if (engine === 'pglite') await old.close();
+      const env = {
+        VOXTRACE_DATA_DIR: dataDir,
+        VOXTRACE_LOG_LEVEL: 'warn',
+        VOXTRACE_AUTO_MIGRATE: 'false',
+        ...(old.url ? { DATABASE_URL: old.url } : {}),
+      };
+      const ready = async (port: number) => (await fetch(`http://127.0.0.1:${port}/readyz`)).status;
+      const port = await freePort();
+      const server = startServer('serve', { ...env, VOXTRACE_PORT: String(port) });
+      await server.ready;
+      expect(await ready(port)).toBe(503);
+      expect(server.output().stderr).toMatch(/1 database migration\(s\) pending: run `voxtrace migrate`/);
+      if (engine === 'postgres') {
+        expect((await runCli(['migrate'], env)).code).toBe(0);
+        expect(await ready(port)).toBe(200);
+        server.child.kill('SIGTERM');
+        expect(await server.exited).toBe(0);
+      } else {
+        // PGlite is one process: stop, migrate, start again
+        server.child.kill('SIGTERM');
+        expect(await server.exited).toBe(0);
+        expect((await runCli(['migrate'], env)).code).toBe(0);
+        const again = startServer('serve', { ...env, VOXTRACE_PORT: String(port) });
+        await again.ready;
+        expect(await ready(port)).toBe(200);
+        again.child.kill('SIGTERM');
+        expect(await again.exited).toBe(0);
+      }
+    } finally {
+      if (engine === 'postgres') await old.close();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
   it('refuses to start on bad configuration, one message per wrong variable', async () => {
     const result = await runCli(['start'], {
       VOXTRACE_PORT: 'eighty',
@@ -99,7 +150,7 @@ describe(`./voxtrace start on ${engine}`, () => {
     expect(result.code).toBe(1);
     expect(result.stderr).toBe(
       [
-        'voxtrace: invalid configuration:',
+        'voxtrace start: invalid configuration:',
         '  - DATABASE_URL: must be a postgres:// or postgresql:// URL',
         '  - VOXTRACE_PORT: must be a port number',
         '  - VOXTRACE_AUTO_MIGRATE: must be true or false',

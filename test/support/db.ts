@@ -15,17 +15,19 @@ export type TestDatabase = Database & { url: string | undefined };
 /**
  * A fresh, migrated database for one test file: a copy of the run's template on PostgreSQL, a
  * new in-memory instance on PGlite. Session settings trade durability for speed, per connection
- * only (the server's settings stay as they are).
+ * only (the server's settings stay as they are). `{ migrated: false }`: an empty one, for tests of
+ * the migrations themselves.
  */
-export async function createTestDatabase(): Promise<TestDatabase> {
+export async function createTestDatabase(options: { migrated?: boolean } = {}): Promise<TestDatabase> {
+  const migrated = options.migrated ?? true;
   if (engine === 'pglite') {
     const database = await openPglite();
-    await migrateDatabase(database);
+    if (migrated) await migrateDatabase(database);
     return { ...database, url: undefined };
   }
   const serverUrl = inject('postgresUrl');
   const name = `voxtrace_t_${process.pid}_${randomBytes(4).toString('hex')}`;
-  await adminQuery(serverUrl, `create database ${name} template ${inject('templateDatabase')}`);
+  await adminQuery(serverUrl, `create database ${name}${migrated ? ` template ${inject('templateDatabase')}` : ''}`);
   const url = databaseUrl(serverUrl, name);
   const database = openPostgres(url, { max: 4, sessionSettings: { synchronous_commit: 'off' } });
   return {
