@@ -13,13 +13,7 @@ describe('loadConfig', () => {
     expect(config.autoMigrate).toBe(true);
     expect(config.upstream).toEqual({ url: undefined, cid: undefined, token: undefined, api: 'deepfake' });
     expect(config.standin).toMatchObject({ port: 8751, speed: 0.05 });
-    expect(config.worker).toEqual({
-      concurrency: 4,
-      leaseSeconds: 60,
-      maxAttempts: 8,
-      unsafe: [],
-      pauseBeforeStoreMs: 0,
-    });
+    expect(config.worker).toEqual({ concurrency: 4, leaseSeconds: 60, maxAttempts: 8 });
     expect(config.maxUploadBytes).toBe(200 * 1024 * 1024);
     expect(config.keepAudio).toBe(false);
   });
@@ -65,6 +59,22 @@ describe('loadConfig', () => {
       'VOXTRACE_STANDIN_FAULTS',
     ]);
     expect((caught as Error).message).not.toContain('secret-password');
+  });
+
+  it('parses a fault plan in full, and reads no test switch', () => {
+    const plan = loadConfig({
+      VOXTRACE_STANDIN_FAULTS: '{"rules": [{"on": "submit", "fault": "status-429", "times": 2}]}',
+    });
+    expect(plan.standin.faults).toEqual({ rules: [{ on: 'submit', fault: 'status-429', times: 2 }] });
+    expect(() => loadConfig({ VOXTRACE_STANDIN_FAULTS: '{"rules": [{"on": "submit", "fault": "explode"}]}' })).toThrow(
+      /VOXTRACE_STANDIN_FAULTS: invalid fault plan: rules\[0\]\.fault/,
+    );
+    // the worker's test switches are passed by the crash tests themselves, never read from the environment
+    const config = loadConfig({
+      VOXTRACE_WORKER_UNSAFE: 'no-lease-reclaim',
+      VOXTRACE_WORKER_PAUSE_BEFORE_STORE_MS: '5',
+    });
+    expect(JSON.stringify(config)).not.toMatch(/unsafe|pause|lease-reclaim/i);
   });
 
   it('requires the client id and token with an upstream URL', () => {

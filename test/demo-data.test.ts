@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { AUDIO_HEAD_BYTES, inspectAudio } from '../src/standin/audio.ts';
+import { AUDIO_HEAD_BYTES } from '../src/audio/sniff.ts';
+import { inspectAudio } from '../src/standin/audio.ts';
 import { generateDemoCalls, parseDemoDataOptions, type TruthLine } from '../src/standin/demo-data.ts';
 import { runCli } from './support/cli.ts';
 

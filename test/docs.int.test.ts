@@ -1,8 +1,7 @@
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../src/http/app.ts';
 import { listen } from '../src/http/serve.ts';
-import { createLogger } from '../src/log.ts';
+import { testApp } from './support/app.ts';
 import { createTestDatabase, engine, type TestDatabase } from './support/db.ts';
 
 // Debian's chromium (installed by ./voxtrace test); never a downloaded browser
@@ -12,7 +11,7 @@ let database: TestDatabase;
 let server: Awaited<ReturnType<typeof listen>>;
 beforeAll(async () => {
   database = await createTestDatabase();
-  server = await listen(createApp({ db: database.db, log: createLogger('silent'), ready: async () => true }), {
+  server = await listen(testApp(database.db), {
     host: '127.0.0.1',
     port: 0,
   });

@@ -2,11 +2,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../src/http/app.ts';
+import { CLI_ACTOR } from '../src/audit/audit.ts';
 import { importDocumentFile } from '../src/import/import.ts';
 import { createApiKey, revokeApiKey } from '../src/keys/keys.ts';
-import { createLogger } from '../src/log.ts';
 import type { RecordingDetailResponse } from '../src/recordings/routes.ts';
+import { testApp } from './support/app.ts';
 import { createTestDatabase, engine, type TestDatabase } from './support/db.ts';
 import { expectProblem } from './support/http.ts';
 import { must } from './support/must.ts';
@@ -15,18 +15,18 @@ import { syntheticDocument } from './support/synthetic-documents.ts';
 const realFile = path.resolve(import.meta.dirname, '../../shared/upstream/real-results-behavioral-1speaker.json');
 
 let database: TestDatabase;
-let app: ReturnType<typeof createApp>;
+let app: ReturnType<typeof testApp>;
 const keys = { read: '', write: '', admin: '', revoked: '' };
 let recordingId: string;
 
 beforeAll(async () => {
   database = await createTestDatabase();
-  app = createApp({ db: database.db, log: createLogger('silent'), ready: async () => true });
-  keys.read = (await createApiKey(database.db, { scope: 'read' })).key;
-  keys.write = (await createApiKey(database.db, { scope: 'write' })).key;
-  keys.admin = (await createApiKey(database.db, { scope: 'admin' })).key;
-  keys.revoked = (await createApiKey(database.db, { scope: 'admin' })).key;
-  await revokeApiKey(database.db, keys.revoked);
+  app = testApp(database.db);
+  keys.read = (await createApiKey(database.db, { scope: 'read' }, CLI_ACTOR)).key;
+  keys.write = (await createApiKey(database.db, { scope: 'write' }, CLI_ACTOR)).key;
+  keys.admin = (await createApiKey(database.db, { scope: 'admin' }, CLI_ACTOR)).key;
+  keys.revoked = (await createApiKey(database.db, { scope: 'admin' }, CLI_ACTOR)).key;
+  await revokeApiKey(database.db, keys.revoked, CLI_ACTOR);
   recordingId = (await importDocumentFile(database.db, realFile, { api: 'auto' })).recordingId as string;
 });
 afterAll(async () => {
@@ -47,9 +47,7 @@ describe(`open endpoints on ${engine}`, () => {
   });
 
   it('/readyz answers 503 when the database does not', async () => {
-    const down = createApp({
-      db: database.db,
-      log: createLogger('silent'),
+    const down = testApp(database.db, {
       ready: async () => {
         throw new Error('down');
       },
@@ -164,7 +162,7 @@ describe(`GET /v1/recordings/:id on ${engine}`, () => {
         throw new Error('secret internals');
       },
     } as unknown as typeof database.db;
-    const failing = createApp({ db: broken, log: createLogger('silent'), ready: async () => true });
+    const failing = testApp(broken);
     const response = await failing.request('/v1/recordings/not-a-uuid', {
       headers: { authorization: `Bearer ${keys.read}` },
     });

@@ -6,16 +6,17 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { inArray } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI_ACTOR } from '../src/audit/audit.ts';
+import { runIngest } from '../src/commands/ingest/run.ts';
 import { recordings } from '../src/db/schema.ts';
-import { createApp } from '../src/http/app.ts';
 import { listen } from '../src/http/serve.ts';
-import { runIngest } from '../src/ingest/upload.ts';
 import { startWorker } from '../src/ingest/worker.ts';
 import { createApiKey } from '../src/keys/keys.ts';
 import { createLogger } from '../src/log.ts';
 import { writeDemoData } from '../src/standin/demo-data.ts';
 import { startStandin } from '../src/standin/server.ts';
 import { createUpstreamClient } from '../src/upstream/client.ts';
+import { testApp } from './support/app.ts';
 import { cleanEnv, cliPath, repoRoot, runCli } from './support/cli.ts';
 import { createTestDatabase, engine, type TestDatabase } from './support/db.ts';
 
@@ -41,12 +42,7 @@ let sweeps = 0;
 beforeAll(async () => {
   database = await createTestDatabase();
   standin = await startStandin({ port: 0, speed: 0.002 });
-  const app = createApp({
-    db: database.db,
-    log: createLogger('silent'),
-    ready: async () => true,
-    intake: { spoolDir, maxUploadBytes: 20 * 1024 * 1024, upstreamApi: 'deepfake' },
-  });
+  const app = testApp(database.db, { intake: { spoolDir, maxUploadBytes: 20 * 1024 * 1024, upstreamApi: 'deepfake' } });
   server = await listen(
     {
       fetch: async (request) => {
@@ -58,7 +54,7 @@ beforeAll(async () => {
     },
     { host: '127.0.0.1', port: 0 },
   );
-  const { key } = await createApiKey(database.db, { scope: 'write' });
+  const { key } = await createApiKey(database.db, { scope: 'write' }, CLI_ACTOR);
   env = { VOXTRACE_API_URL: server.url, VOXTRACE_API_KEY: key };
   upstream = createUpstreamClient({ baseUrl: standin.url, cid: '3', token: standin.token, api: 'deepfake' });
   worker = startTestWorker();

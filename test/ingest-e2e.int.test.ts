@@ -3,13 +3,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../src/http/app.ts';
+import { CLI_ACTOR } from '../src/audit/audit.ts';
 import { startWorker } from '../src/ingest/worker.ts';
 import { createApiKey } from '../src/keys/keys.ts';
 import { createLogger } from '../src/log.ts';
 import type { RecordingDetailResponse } from '../src/recordings/routes.ts';
 import { startStandin } from '../src/standin/server.ts';
 import { createUpstreamClient } from '../src/upstream/client.ts';
+import { testApp } from './support/app.ts';
 import { createTestDatabase, engine, type TestDatabase } from './support/db.ts';
 import { demoCallFiles } from './support/ingest.ts';
 import { ingestionViolations } from './support/invariants.ts';
@@ -20,18 +21,13 @@ let database: TestDatabase;
 let standin: Awaited<ReturnType<typeof startStandin>>;
 const spoolDir = fs.mkdtempSync(path.join(os.tmpdir(), 'voxtrace-e2e-'));
 let key: string;
-let app: ReturnType<typeof createApp>;
+let app: ReturnType<typeof testApp>;
 
 beforeAll(async () => {
   database = await createTestDatabase();
   standin = await startStandin({ port: 0, speed: 0.002 });
-  app = createApp({
-    db: database.db,
-    log: createLogger('silent'),
-    ready: async () => true,
-    intake: { spoolDir, maxUploadBytes: 10 * 1024 * 1024, upstreamApi: 'deepfake' },
-  });
-  key = (await createApiKey(database.db, { scope: 'write' })).key;
+  app = testApp(database.db, { intake: { spoolDir, maxUploadBytes: 10 * 1024 * 1024, upstreamApi: 'deepfake' } });
+  key = (await createApiKey(database.db, { scope: 'write' }, CLI_ACTOR)).key;
 });
 afterAll(async () => {
   await standin?.close();

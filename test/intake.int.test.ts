@@ -8,16 +8,16 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI_ACTOR } from '../src/audit/audit.ts';
 import { queryRows } from '../src/db/client.ts';
 import { recordings } from '../src/db/schema.ts';
-import { createApp } from '../src/http/app.ts';
 import { listen } from '../src/http/serve.ts';
 import { importDocumentFile } from '../src/import/import.ts';
 import { createApiKey } from '../src/keys/keys.ts';
-import { createLogger } from '../src/log.ts';
 import type { IntakeSettings } from '../src/recordings/intake.ts';
 import type { RecordingSummaryResponse } from '../src/recordings/routes.ts';
 import { encodeCallWav } from '../src/standin/wav.ts';
+import { testApp } from './support/app.ts';
 import { createTestDatabase, engine, type TestDatabase } from './support/db.ts';
 import { expectProblem } from './support/http.ts';
 import { must } from './support/must.ts';
@@ -28,7 +28,7 @@ const realDocument = path.resolve(import.meta.dirname, '../../shared/upstream/re
 let database: TestDatabase;
 let tempRoot: string;
 let spoolDir: string;
-let app: ReturnType<typeof createApp>;
+let app: ReturnType<typeof testApp>;
 const keys = { read: '', write: '' };
 // small, so that the limit is cheap to cross through app.request; the socket tests use real sizes
 const intake = (): IntakeSettings => ({ spoolDir, maxUploadBytes: 1 * MiB, upstreamApi: 'deepfake' });
@@ -37,9 +37,9 @@ beforeAll(async () => {
   database = await createTestDatabase();
   tempRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'voxtrace-intake-'));
   spoolDir = path.join(tempRoot, 'data', 'spool'); // not created: intake creates it
-  app = createApp({ db: database.db, log: createLogger('silent'), ready: async () => true, intake: intake() });
-  keys.read = (await createApiKey(database.db, { scope: 'read' })).key;
-  keys.write = (await createApiKey(database.db, { scope: 'write' })).key;
+  app = testApp(database.db, { intake: intake() });
+  keys.read = (await createApiKey(database.db, { scope: 'read' }, CLI_ACTOR)).key;
+  keys.write = (await createApiKey(database.db, { scope: 'write' }, CLI_ACTOR)).key;
 });
 afterAll(async () => {
   await database?.close();
@@ -537,15 +537,10 @@ async function waitFor(condition: () => boolean | Promise<boolean>, what: string
 }
 
 function listenWithLimit(spool: string, maxUploadBytes: number) {
-  return listen(
-    createApp({
-      db: database.db,
-      log: createLogger('silent'),
-      ready: async () => true,
-      intake: { spoolDir: spool, maxUploadBytes, upstreamApi: 'deepfake' },
-    }),
-    { host: '127.0.0.1', port: 0 },
-  );
+  return listen(testApp(database.db, { intake: { spoolDir: spool, maxUploadBytes, upstreamApi: 'deepfake' } }), {
+    host: '127.0.0.1',
+    port: 0,
+  });
 }
 
 /**

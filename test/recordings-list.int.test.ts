@@ -4,12 +4,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { desc, eq, inArray, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI_ACTOR } from '../src/audit/audit.ts';
 import { type RecordingStatus, recordings } from '../src/db/schema.ts';
-import { createApp } from '../src/http/app.ts';
 import { createApiKey } from '../src/keys/keys.ts';
-import { createLogger } from '../src/log.ts';
 import type { RecordingSummaryResponse } from '../src/recordings/routes.ts';
 import { encodeCallWav } from '../src/standin/wav.ts';
+import { testApp } from './support/app.ts';
 import { createTestDatabase, engine, type TestDatabase } from './support/db.ts';
 import { expectProblem } from './support/http.ts';
 
@@ -17,7 +17,7 @@ type Page = { items: RecordingSummaryResponse[]; nextCursor: string | null };
 
 let database: TestDatabase;
 let tempRoot: string;
-let app: ReturnType<typeof createApp>;
+let app: ReturnType<typeof testApp>;
 const keys = { read: '', write: '' };
 
 // seven calls over two accounts, three channels, five statuses and a week of call times
@@ -35,14 +35,11 @@ const ids: string[] = []; // in upload order
 beforeAll(async () => {
   database = await createTestDatabase();
   tempRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'voxtrace-list-'));
-  app = createApp({
-    db: database.db,
-    log: createLogger('silent'),
-    ready: async () => true,
+  app = testApp(database.db, {
     intake: { spoolDir: path.join(tempRoot, 'spool'), maxUploadBytes: 1024 * 1024, upstreamApi: 'deepfake' },
   });
-  keys.read = (await createApiKey(database.db, { scope: 'read' })).key;
-  keys.write = (await createApiKey(database.db, { scope: 'write' })).key;
+  keys.read = (await createApiKey(database.db, { scope: 'read' }, CLI_ACTOR)).key;
+  keys.write = (await createApiKey(database.db, { scope: 'write' }, CLI_ACTOR)).key;
   for (const [i, call] of calls.entries()) {
     const form = new FormData();
     form.append('file', new Blob([encodeCallWav(null, { audioSeconds: 0.1, seed: 500 + i })]), `call-${i}.wav`);

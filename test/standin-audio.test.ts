@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { AUDIO_HEAD_BYTES, inspectAudio, unknownAudioManifest } from '../src/standin/audio.ts';
+import { AUDIO_HEAD_BYTES } from '../src/audio/sniff.ts';
+import { inspectAudio, unknownAudioManifest } from '../src/standin/audio.ts';
 import { generateDemoCalls } from '../src/standin/demo-data.ts';
 import { type CallManifest, callManifestSchema } from '../src/standin/manifest.ts';
 import { encodeCallWav, MANIFEST_CHUNK_ID } from '../src/standin/wav.ts';
