@@ -16,11 +16,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { sql } from 'drizzle-orm';
-import { type Database, type Engine, openPglite, openPostgres, queryRows, redactUrl } from '../src/db/client.ts';
-import { migrateDatabase } from '../src/db/migrate.ts';
+import { type Database, type Engine, queryRows, redactUrl } from '../src/db/client.ts';
 import { importDocumentFile } from '../src/import/import.ts';
-import { adminQuery, databaseUrl } from '../test/support/postgres.ts';
 import { expectedCounts, syntheticCalls } from '../test/support/synthetic-documents.ts';
+import { withBenchDatabase } from './support/database.ts';
 import { describeMachine, type Machine } from './support/machine.ts';
 import { recordResult } from './support/results.ts';
 
@@ -75,37 +74,6 @@ function writeDocuments(dir: string, documents: number, seed: number) {
     files.push(file);
   }
   return { files, expected };
-}
-
-/** Migrates `database`, runs `run` on it, and closes it whatever happens. */
-async function migratedThen<T>(database: Database, run: (database: Database) => Promise<T>): Promise<T> {
-  try {
-    await migrateDatabase(database);
-    return await run(database);
-  } finally {
-    await database.close();
-  }
-}
-
-/** A fresh, migrated database on `engine` for the length of `run`, removed afterwards. */
-async function withFreshDatabase<T>(engine: Engine, run: (database: Database) => Promise<T>): Promise<T> {
-  if (engine === 'pglite') {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'voxtrace-bench-pglite-'));
-    try {
-      return await migratedThen(await openPglite(path.join(dir, 'db')), run);
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
-  }
-  const serverUrl = process.env.BENCH_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
-  await adminQuery(serverUrl, `drop database if exists ${BENCH_DATABASE} with (force)`);
-  await adminQuery(serverUrl, `create database ${BENCH_DATABASE}`);
-  try {
-    // default connection settings, as `./voxtrace import` opens it: durable commits included
-    return await migratedThen(openPostgres(databaseUrl(serverUrl, BENCH_DATABASE)), run);
-  } finally {
-    await adminQuery(serverUrl, `drop database if exists ${BENCH_DATABASE} with (force)`);
-  }
 }
 
 async function importAll(database: Database, files: string[]): Promise<number> {
@@ -193,7 +161,7 @@ async function main() {
     let machine: Machine | undefined;
     for (const engine of options.engines) {
       console.error(`${engine}: importing`);
-      figures[engine] = await withFreshDatabase(engine, async (database) => {
+      figures[engine] = await withBenchDatabase(engine, BENCH_DATABASE, async (database) => {
         const seconds = await importAll(database, files);
         const stored = await storedCounts(database);
         verify(engine, stored, expected);

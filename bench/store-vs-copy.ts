@@ -11,9 +11,9 @@
  * and every recording is inserted as the worker finds it: `submitted`, leased to this "worker".
  *
  * Timed, one after the other, each from a checkpoint:
- * - store: exactly the worker's transaction, one per recording: update the recording to `complete`
- *   with its `raw_document` (guarded by lease owner and status), `insertDocumentRows`, one
- *   `recording_events` row. Default connection settings, as the worker opens them: every commit is
+ * - store: exactly the worker's transaction, one per recording (`storeResults`): the recording to
+ *   `complete` with its `raw_document` (guarded by lease owner and status), then `recordStored`: its
+ *   utterances and voiceprints and one `recording_events` row. Default connection settings, as the worker opens them: every commit is
  *   durable.
  * - batched transactions (diagnostic, not what the worker does): the same statements for up to B
  *   recordings (default 50) per transaction, to show what the per-recording commits cost; the
@@ -48,14 +48,14 @@ import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { sql } from 'drizzle-orm';
 import type pg from 'pg';
-import { type Database, type Db, openPostgres, queryRows, redactUrl } from '../src/db/client.ts';
-import { migrateDatabase } from '../src/db/migrate.ts';
+import { type Db, queryRows, redactUrl } from '../src/db/client.ts';
 import { recordings } from '../src/db/schema.ts';
+import { withTransaction } from '../src/db/transaction.ts';
 import { storeResults } from '../src/ingest/worker.ts';
 import { type DocumentRows, rowsForDocument, type VectorToStore } from '../src/recordings/store.ts';
 import { parseResultsDocument } from '../src/upstream/results.ts';
-import { adminQuery, databaseUrl } from '../test/support/postgres.ts';
 import { syntheticCalls } from '../test/support/synthetic-documents.ts';
+import { withBenchDatabase } from './support/database.ts';
 import { describeMachine } from './support/machine.ts';
 import { recordResult } from './support/results.ts';
 
@@ -158,27 +158,24 @@ async function insertSubmitted(db: Db, prepared: Prepared[], submittedAt: Date) 
   }
 }
 
-/** The worker's store step (src/ingest/worker.ts, `storeResults`) for one recording. */
-async function storeStatements(tx: Db, p: Prepared) {
-  const stored = await storeResults(tx, {
-    recordingId: p.id,
-    leaseOwner: OWNER,
-    rawBody: p.rawBody,
-    rows: p.rows,
-    keepAudio: false,
-  });
-  if (!stored) throw new Error(`recording ${p.id} was not submitted and leased to ${OWNER}`);
+/**
+ * The worker's store step (src/ingest/worker.ts, `storeResults`) for one recording: its own
+ * transaction, or the caller's when `db` is one. Throws LeaseLostError unless the recording is
+ * `submitted` and leased to OWNER.
+ */
+async function storeStatements(db: Db, p: Prepared) {
+  await storeResults(db, { id: p.id, owner: OWNER }, { rawBody: p.rawBody, rows: p.rows, keepAudio: false });
 }
 
 /** The worker's store step: one transaction per recording. */
 async function storeOne(db: Db, p: Prepared) {
-  await db.transaction(async (tx) => storeStatements(tx as unknown as Db, p));
+  await storeStatements(db, p);
 }
 
 /** Diagnostic: the same statements for several recordings in one transaction (one commit). */
 async function storeBatch(db: Db, batch: Prepared[]) {
-  await db.transaction(async (tx) => {
-    for (const p of batch) await storeStatements(tx as unknown as Db, p);
+  await withTransaction(db, async (tx) => {
+    for (const p of batch) await storeStatements(tx, p);
   });
 }
 
@@ -528,25 +525,6 @@ function commandLine(args: string[]): string {
   return `${env}node bench/store-vs-copy.ts${quoted.map((arg) => ` ${arg}`).join('')}`;
 }
 
-async function withFreshDatabase<T>(run: (database: Database, url: string) => Promise<T>): Promise<T> {
-  const serverUrl = process.env.BENCH_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
-  await adminQuery(serverUrl, `drop database if exists ${BENCH_DATABASE} with (force)`);
-  await adminQuery(serverUrl, `create database ${BENCH_DATABASE}`);
-  try {
-    const url = databaseUrl(serverUrl, BENCH_DATABASE);
-    // default connection settings, as the worker opens them: durable commits included
-    const database = openPostgres(url);
-    try {
-      await migrateDatabase(database);
-      return await run(database, url);
-    } finally {
-      await database.close();
-    }
-  } finally {
-    await adminQuery(serverUrl, `drop database if exists ${BENCH_DATABASE} with (force)`);
-  }
-}
-
 async function main() {
   const args = process.argv.slice(2);
   const options = parseOptions(args);
@@ -564,7 +542,8 @@ async function main() {
       `in ${((performance.now() - preparing) / 1000).toFixed(1)} s`,
   );
 
-  await withFreshDatabase(async (database, url) => {
+  // default connection settings, as the worker opens them: durable commits included
+  await withBenchDatabase('postgres', BENCH_DATABASE, async (database, url) => {
     const { db } = database;
     const pgModule = (await import('pg')).default;
     const client = new pgModule.Client({ connectionString: url });
