@@ -151,7 +151,10 @@ async function main() {
   const pg = figures.postgres as Awaited<ReturnType<typeof measure>>['figures'] | undefined;
   const lite = figures.pglite as Awaited<ReturnType<typeof measure>>['figures'] | undefined;
   const describe = (name: string, f: typeof pg) =>
-    f ? `${name} ${f.msPerEvent} ms per event (+${f.msPerExtraStep} ms per extra step)` : null;
+    f
+      ? `${name} ${f.msPerEvent} ms per event (+${f.msPerExtraStep} ms per extra step; ` +
+        `2 runners: ${f.phases['2 runners × 1 step']?.msPerEvent} ms)`
+      : null;
   recordResult(benchDir, {
     name: 'outbox',
     command: `node bench/outbox.ts ${process.argv.slice(2).join(' ')}`.trim(),
@@ -159,7 +162,7 @@ async function main() {
     figures,
     summary:
       [describe('PostgreSQL', pg), describe('PGlite', lite)].filter(Boolean).join(', ') +
-      ` for the analysis runner's own work (no-op steps, ${events} events, concurrency ${concurrency})`,
+      ` of wall time for the analysis runner's own work (no-op steps, ${events} events, concurrency ${concurrency})`,
   });
   console.log(JSON.stringify(figures, null, 2));
 }
