@@ -141,6 +141,26 @@ describe(`./voxtrace start on ${engine}`, () => {
     }
   });
 
+  it('with VOXTRACE_AUTO_MIGRATE=false, refuses to serve a database that was never migrated, saying so', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'voxtrace-empty-'));
+    const empty = engine === 'postgres' ? await createTestDatabase({ migrated: false }) : null;
+    try {
+      const result = await runCli(['serve'], {
+        VOXTRACE_DATA_DIR: dataDir,
+        VOXTRACE_PORT: String(await freePort()),
+        VOXTRACE_AUTO_MIGRATE: 'false',
+        ...(empty?.url ? { DATABASE_URL: empty.url } : {}),
+      });
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(
+        /^voxtrace serve: the database is not migrated \(\d+ migrations pending\): run `voxtrace migrate`, or leave VOXTRACE_AUTO_MIGRATE at true\n$/,
+      );
+    } finally {
+      await empty?.close();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
   it('refuses to start on bad configuration, one message per wrong variable', async () => {
     const result = await runCli(['start'], {
       VOXTRACE_PORT: 'eighty',

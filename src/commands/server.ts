@@ -1,5 +1,5 @@
 import type { Context } from '../context.ts';
-import { pendingMigrations, pgvectorVersion, warnIfOldPgvector } from '../db/migrate.ts';
+import { MigrationError, pendingMigrations, pgvectorVersion, warnIfOldPgvector } from '../db/migrate.ts';
 import { createApp } from '../http/app.ts';
 import { listen } from '../http/serve.ts';
 import { ensureFirstAdminKey } from '../keys/keys.ts';
@@ -17,8 +17,17 @@ export type AfterStart = (ctx: Context, apiUrl: string) => Promise<void>;
  */
 export async function runServer(ctx: Context, command: 'start' | 'serve', afterStart?: AfterStart): Promise<void> {
   const { config, log, database } = ctx;
-  warnIfOldPgvector(log, await pgvectorVersion(database));
   const pending = await pendingMigrations(database);
+  const pgvector = await pgvectorVersion(database).catch((error) => {
+    // an empty database has no extension yet either: say what is missing, not that pgvector is
+    if (pending > 0 && error instanceof MigrationError) {
+      throw new MigrationError(
+        `the database is not migrated (${pending} migrations pending): run \`voxtrace migrate\`, or leave VOXTRACE_AUTO_MIGRATE at true`,
+      );
+    }
+    throw error;
+  });
+  warnIfOldPgvector(log, pgvector);
   if (pending > 0) {
     // only with VOXTRACE_AUTO_MIGRATE=false: serve what the schema allows, report not ready
     log.warn(
