@@ -45,7 +45,8 @@ export async function claimEvents(
     id: r.id as string,
     recordingId: r.recording_id as string,
     kind: r.kind as 'stored',
-    stepsDone: parseTextArray(r.steps_done),
+    // both drivers read text[] into an array
+    stepsDone: r.steps_done as string[],
     attempts: Number(r.attempts),
   }));
 }
@@ -117,13 +118,4 @@ export async function findStoredEvent(db: Db, recordingId: string) {
     .from(recordingEvents)
     .where(and(eq(recordingEvents.recordingId, recordingId), eq(recordingEvents.kind, 'stored')));
   return row ?? null;
-}
-
-/** `text[]` arrives as an array from pg and PGlite alike; the text form `{a,b}` is read just in case. */
-function parseTextArray(value: unknown): string[] {
-  if (Array.isArray(value)) return value as string[];
-  if (typeof value === 'string' && value.startsWith('{')) {
-    return value === '{}' ? [] : value.slice(1, -1).split(',');
-  }
-  return [];
 }
