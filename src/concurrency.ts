@@ -41,8 +41,5 @@ export function createSemaphore(limit: number) {
         else active--;
       }
     },
-    get active() {
-      return active;
-    },
   };
 }

@@ -1,7 +1,7 @@
 import { createApiClient } from '../../client/api.ts';
 import type { RecordingStatus } from '../../db/schema.ts';
 import { VoxtraceError } from '../../errors.ts';
-import { type AudioFile, findAudioFiles } from './files.ts';
+import { findAudioFiles } from './files.ts';
 import { createProgressDisplay, type ProgressStream } from './progress.ts';
 import { createTracker, type RecordingState } from './tracker.ts';
 import { type RejectedFile, uploadFiles } from './upload.ts';
@@ -52,8 +52,6 @@ export type IngestResult = {
   recordings: RecordingState[];
   waited: boolean;
 };
-
-export type { AudioFile, RecordingState, RejectedFile };
 
 const DEFAULT_CONCURRENCY = 4;
 // while files upload, --wait refreshes the counts this many times less often than it polls afterwards
