@@ -1,4 +1,4 @@
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -16,12 +16,12 @@ import { insertImportedRecording } from '../src/recordings/transitions.ts';
 import { startStandin } from '../src/standin/server.ts';
 import { createUpstreamClient } from '../src/upstream/client.ts';
 import { committedRuns, createRunsTable, type TestStepSpec, testSteps } from './support/analysis-steps.ts';
-import { cleanEnv, repoRoot } from './support/cli.ts';
 import { createTestDatabase, engine, type TestDatabase } from './support/db.ts';
 import { itNotOnPglite } from './support/engine.ts';
 import { demoCallFiles, enqueueAudio } from './support/ingest.ts';
 import { ingestionViolations } from './support/invariants.ts';
 import { until } from './support/until.ts';
+import { startWorkerProcess, workerProcessEnv } from './support/worker-processes.ts';
 
 /**
  * The outbox and its consumer: every stored recording's `stored` event goes through the analysis
@@ -238,31 +238,10 @@ describe('analysis in two worker processes, one killed with SIGKILL mid-step (Po
       const standin = await startStandin({ port: 0, speed: 0 });
       const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'voxtrace-analysis-crash-'));
       try {
-        const env = cleanEnv({
-          DATABASE_URL: database.url as string,
-          VOXTRACE_DATA_DIR: dataDir,
-          VOXTRACE_STANDIN_PORT: new URL(standin.url).port,
-          VOXTRACE_STANDIN_TOKEN: standin.token,
-          VOXTRACE_LEASE_SECONDS: '2',
-          VOXTRACE_WORKER_CONCURRENCY: '2',
-          VOXTRACE_LOG_LEVEL: 'warn',
-        });
-        const start = (steps: TestStepSpec[]) => {
-          const child = spawn(
-            process.execPath,
-            [path.join(repoRoot, 'test/support/worker-process.ts'), JSON.stringify({ steps })],
-            { env, cwd: repoRoot },
-          );
-          children.push(child);
-          let output = '';
-          child.stdout.on('data', (d) => {
-            output += d;
-          });
-          return { child, started: until('the worker to start', () => output.includes('voxtrace worker '), 20_000) };
-        };
+        const env = workerProcessEnv({ databaseUrl: database.url as string, dataDir, standin, logLevel: 'warn' });
+        const start = (steps: TestStepSpec[]) => startWorkerProcess(env, { steps }, children);
         // the first process's second step sleeps inside its transaction: the crash window
-        const victim = start([{ name: 'identify' }, { name: 'score', after: 'identify', pauseMs: 600_000 }]);
-        await victim.started;
+        const victim = await start([{ name: 'identify' }, { name: 'score', after: 'identify', pauseMs: 600_000 }]);
         const spoolDir = path.join(dataDir, 'spool');
         const ids: string[] = [];
         for (const call of demoCallFiles(4, 31)) ids.push(await enqueueAudio(database.db, spoolDir, call.bytes));
@@ -273,8 +252,7 @@ describe('analysis in two worker processes, one killed with SIGKILL mid-step (Po
           return ((rows as unknown as { rows: { n: number }[] }).rows[0]?.n ?? 0) > 0;
         });
         victim.child.kill('SIGKILL');
-        const survivor = start([{ name: 'identify' }, { name: 'score', after: 'identify' }]);
-        await survivor.started;
+        await start([{ name: 'identify' }, { name: 'score', after: 'identify' }]);
         await until(
           'every recording stored and analysed',
           async () => {

@@ -61,28 +61,38 @@ for (const module of modules) {
 stdoutWrite(JSON.stringify(report));
 `;
 
+/** Runs the probe over `modules` (name, file) in a fresh Node process whose working directory is `cwd`. */
+function runProbe(modules: { name: string; file: string }[], cwd: string) {
+  return spawnSync(process.execPath, ['--input-type=module', '-e', probe], {
+    cwd,
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: {
+      ...process.env,
+      VOXTRACE_PROBE_HOOKS: pathToFileURL(path.join(repoRoot, 'src/module-hooks.ts')).href,
+      VOXTRACE_PROBE_MODULES: JSON.stringify(
+        modules.map(({ name, file }) => ({ name, url: pathToFileURL(file).href })),
+      ),
+    },
+  });
+}
+
+type ProbeReport = { module: string; effects: string[] }[];
+
 describe('importing a module of src/', () => {
   it('has no side effect, for every module but the entry point', () => {
     const modules = productionModules();
     expect(modules.length).toBeGreaterThan(50);
     const cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'voxtrace-modules-'));
     try {
-      const child = spawnSync(process.execPath, ['--input-type=module', '-e', probe], {
+      const child = runProbe(
+        modules.map((name) => ({ name, file: path.join(repoRoot, name) })),
         cwd,
-        encoding: 'utf8',
-        timeout: 60_000,
-        env: {
-          ...process.env,
-          VOXTRACE_PROBE_HOOKS: pathToFileURL(path.join(repoRoot, 'src/module-hooks.ts')).href,
-          VOXTRACE_PROBE_MODULES: JSON.stringify(
-            modules.map((name) => ({ name, url: pathToFileURL(path.join(repoRoot, name)).href })),
-          ),
-        },
-      });
+      );
       // it exits by itself: nothing an import started keeps the process alive
       expect(child.error).toBeUndefined();
       expect({ status: child.status, stderr: child.stderr }).toEqual({ status: 0, stderr: '' });
-      const report = JSON.parse(child.stdout) as { module: string; effects: string[] }[];
+      const report = JSON.parse(child.stdout) as ProbeReport;
       expect(report.map((r) => r.module)).toEqual(modules);
       expect(report.filter((r) => r.effects.length > 0)).toEqual([]);
       // and it wrote no file where it ran (a data directory, a spool)
@@ -97,17 +107,7 @@ describe('importing a module of src/', () => {
     const noisy = path.join(cwd, 'noisy.mjs');
     fs.writeFileSync(noisy, "console.log('hello'); setTimeout(() => {}, 500); process.on('SIGTERM', () => {});");
     try {
-      const child = spawnSync(process.execPath, ['--input-type=module', '-e', probe], {
-        cwd,
-        encoding: 'utf8',
-        timeout: 30_000,
-        env: {
-          ...process.env,
-          VOXTRACE_PROBE_HOOKS: pathToFileURL(path.join(repoRoot, 'src/module-hooks.ts')).href,
-          VOXTRACE_PROBE_MODULES: JSON.stringify([{ name: 'noisy', url: pathToFileURL(noisy).href }]),
-        },
-      });
-      const [report] = JSON.parse(child.stdout) as { module: string; effects: string[] }[];
+      const [report] = JSON.parse(runProbe([{ name: 'noisy', file: noisy }], cwd).stdout) as ProbeReport;
       expect(report?.effects).toEqual([
         expect.stringMatching(/^wrote: hello/),
         expect.stringMatching(/-> .*Timeout/),

@@ -1,4 +1,4 @@
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,12 +8,12 @@ import { afterEach, describe, expect } from 'vitest';
 import { recordings } from '../src/db/schema.ts';
 import type { WorkerOptions } from '../src/ingest/worker.ts';
 import { startStandin } from '../src/standin/server.ts';
-import { cleanEnv, repoRoot } from './support/cli.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 import { itNotOnPglite } from './support/engine.ts';
 import { demoCallFiles, enqueueAudio } from './support/ingest.ts';
 import { ingestionViolations } from './support/invariants.ts';
 import { until } from './support/until.ts';
+import { startWorkerProcess, type WorkerProcess, workerProcessEnv } from './support/worker-processes.ts';
 
 /**
  * Two workers as separate OS processes against one PostgreSQL and the stand-in; one is killed
@@ -22,10 +22,8 @@ import { until } from './support/until.ts';
  * (`runWorkerProcess`), started through test/support/worker-process.ts so that a test can pass the
  * worker's test switches, which no command takes.
  */
-const workerEntry = path.join(repoRoot, 'test/support/worker-process.ts');
 type Switches = NonNullable<WorkerOptions['unsafe']>;
 
-type WorkerProcess = { child: ChildProcessWithoutNullStreams; output: () => string; pid: number };
 const children: ChildProcessWithoutNullStreams[] = [];
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -43,15 +41,7 @@ async function setUp() {
     fs.rmSync(dataDir, { recursive: true, force: true });
   });
   const spoolDir = path.join(dataDir, 'spool');
-  const env = {
-    DATABASE_URL: database.url as string,
-    VOXTRACE_DATA_DIR: dataDir,
-    VOXTRACE_STANDIN_PORT: new URL(standin.url).port,
-    VOXTRACE_STANDIN_TOKEN: standin.token,
-    VOXTRACE_LEASE_SECONDS: '2',
-    VOXTRACE_WORKER_CONCURRENCY: '2',
-    VOXTRACE_LOG_LEVEL: 'info',
-  };
+  const env = workerProcessEnv({ databaseUrl: database.url as string, dataDir, standin });
   // lets a person rerun the crash tests with a safety switched off and watch them fail, e.g.
   // VOXTRACE_TEST_WORKER_UNSAFE=noLeaseReclaim npx vitest run test/worker-crash.int.test.ts
   const forced: Switches = Object.fromEntries(
@@ -60,22 +50,8 @@ async function setUp() {
       .filter(Boolean)
       .map((name) => [name.trim(), true]),
   );
-  async function startWorkerProcess(switches: Switches = {}): Promise<WorkerProcess> {
-    const child = spawn(process.execPath, [workerEntry, JSON.stringify({ switches: { ...forced, ...switches } })], {
-      env: cleanEnv(env),
-      cwd: repoRoot,
-    });
-    children.push(child);
-    let output = '';
-    child.stdout.on('data', (d) => {
-      output += d;
-    });
-    child.stderr.on('data', (d) => {
-      output += d;
-    });
-    await until('the worker to start', () => output.includes('voxtrace worker '), 20_000);
-    return { child, output: () => output, pid: child.pid as number };
-  }
+  const startWorker = (switches: Switches = {}) =>
+    startWorkerProcess(env, { switches: { ...forced, ...switches } }, children);
   const calls = demoCallFiles(6, 11);
   const enqueue = async (count: number) => {
     const ids: string[] = [];
@@ -97,7 +73,7 @@ async function setUp() {
       .where(eq(recordings.id, id));
     return workers.find((w) => row?.owner?.split(':')[1] === String(w.pid));
   };
-  return { database, standin, enqueue, rowsOf, drained, violations, holderOf, startWorkerProcess };
+  return { database, standin, enqueue, rowsOf, drained, violations, holderOf, startWorker };
 }
 
 /** Kill whichever worker holds the held submission: the upstream took the upload, no pid is stored. */
@@ -105,8 +81,8 @@ async function killDuringHeldSubmission(env: Awaited<ReturnType<typeof setUp>>, 
   const ids = await env.enqueue(3);
   // hold exactly this recording's upload: the upstream creates the process, its 200 never leaves
   env.standin.setFaults({ rules: [{ on: 'submit', name: ids[0], fault: 'hold', times: 1 }] });
-  const first = await env.startWorkerProcess(switches);
-  const second = await env.startWorkerProcess(switches);
+  const first = await env.startWorker(switches);
+  const second = await env.startWorker(switches);
   await until('the submission to be held upstream', () => env.standin.stats().held === 1);
   const [held] = await env.rowsOf([ids[0] as string]);
   const victim = await until('its worker', () => env.holderOf(ids[0] as string, [first, second]));
@@ -137,10 +113,10 @@ describe('two worker processes, one killed with SIGKILL (PostgreSQL)', () => {
     'killed after the results arrived but before they were stored: the other stores them once',
     async () => {
       const env = await setUp();
-      const pausing = await env.startWorkerProcess({ pauseBeforeStoreMs: 600_000 });
+      const pausing = await env.startWorker({ pauseBeforeStoreMs: 600_000 });
       const ids = await env.enqueue(4);
       await until('results to arrive at the first worker', () => pausing.output().includes('pausing before storing'));
-      const other = await env.startWorkerProcess();
+      const other = await env.startWorker();
       pausing.child.kill('SIGKILL');
       const rows = await env.drained(ids);
       expect(rows.every((r) => r.status === 'complete')).toBe(true);
@@ -157,7 +133,7 @@ describe('two worker processes, one killed with SIGKILL (PostgreSQL)', () => {
     async () => {
       const env = await setUp();
       env.standin.setFaults({ rules: [{ on: 'submit', fault: 'hold', times: 1 }] });
-      const worker = await env.startWorkerProcess();
+      const worker = await env.startWorker();
       const [id] = await env.enqueue(1);
       await until('a submission to be held upstream', () => env.standin.stats().held === 1);
       const exited = new Promise<number | null>((resolve) => worker.child.on('exit', (code) => resolve(code)));
@@ -167,7 +143,7 @@ describe('two worker processes, one killed with SIGKILL (PostgreSQL)', () => {
       expect(row).toMatchObject({ status: 'submitting', leaseOwner: null, leaseExpiresAt: null });
       // the next worker adopts the upstream process at once instead of waiting for a lease to expire
       env.standin.release();
-      await env.startWorkerProcess();
+      await env.startWorker();
       const [done] = await env.drained([id as string]);
       expect(done?.status).toBe('complete');
       expect(env.standin.stats().submissions[id as string]).toBe(1);
