@@ -52,3 +52,16 @@ export async function withRetries<T>(
     await sleep(delayMs);
   }
 }
+
+/** A job's first retry waits up to this long (full jitter), doubling after each failure. */
+export const JOB_RETRY_BASE_MS = 1_000;
+const JOB_RETRY_MAX_MS = 5 * 60_000;
+
+/**
+ * How long a leased job (a recording, an analysis event) waits before try `attempts + 1`: full
+ * jitter from `baseMs`, doubling per attempt, capped at 5 minutes; whole milliseconds.
+ * @example await scheduleRetry(db, lease, { attempts, error, delayMs: jobRetryDelayMs(attempts) });
+ */
+export function jobRetryDelayMs(attempts: number, baseMs = JOB_RETRY_BASE_MS): number {
+  return Math.round(backoffDelay({ baseDelayMs: baseMs, maxDelayMs: JOB_RETRY_MAX_MS }, attempts));
+}

@@ -1,12 +1,10 @@
-import { randomBytes } from 'node:crypto';
-import os from 'node:os';
 import type { Db } from '../db/client.ts';
-import { type Lease, LeaseLostError, releaseAllLeases } from '../db/lease.ts';
+import { type Lease, LeaseLostError, newLeaseOwner, releaseAllLeases } from '../db/lease.ts';
 import { recordingEvents } from '../db/schema.ts';
 import { withTransaction } from '../db/transaction.ts';
 import { startJobLoop } from '../job-loop.ts';
 import type { Logger } from '../log.ts';
-import { backoffDelay } from '../retry.ts';
+import { jobRetryDelayMs } from '../retry.ts';
 import {
   type AnalysisEvent,
   claimEvents,
@@ -50,9 +48,6 @@ export type AnalysisOptions = {
   retryBaseMs?: number;
 };
 
-const RETRY_BASE_MS = 1_000;
-const RETRY_MAX_MS = 5 * 60_000;
-
 /**
  * The consumer of the outbox: claims pending `stored` events and runs every step that has not run
  * for each, in order, each in its own transaction with the record that it ran. Any number of
@@ -63,7 +58,7 @@ const RETRY_MAX_MS = 5 * 60_000;
  * await analysis.stop();
  */
 export function startAnalysis(options: AnalysisOptions) {
-  const owner = `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  const owner = newLeaseOwner();
   const log = options.log.child({ analysis: owner });
   const names = options.steps.map((step) => step.name);
   const duplicate = names.find((name, i) => names.indexOf(name) !== i);
@@ -103,9 +98,7 @@ export function startAnalysis(options: AnalysisOptions) {
       stats.dead++;
       return markEventDead(options.db, lease, { attempts, error: message });
     }
-    const delayMs = Math.round(
-      backoffDelay({ baseDelayMs: options.retryBaseMs ?? RETRY_BASE_MS, maxDelayMs: RETRY_MAX_MS }, attempts),
-    );
+    const delayMs = jobRetryDelayMs(attempts, options.retryBaseMs);
     elog.warn({ err: error, attempts, delayMs }, 'analysis step failed; will retry');
     stats.retried++;
     await scheduleEventRetry(options.db, lease, { attempts, error: message, delayMs });

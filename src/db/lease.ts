@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
 import { and, eq, type SQL, sql } from 'drizzle-orm';
 import type { PgUpdateSetSource } from 'drizzle-orm/pg-core';
 import { type Db, queryRows } from './client.ts';
@@ -12,6 +14,14 @@ import type { recordingEvents, recordings } from './schema.ts';
  * clocks disagree still agree on what is due and when a lease ends.
  */
 export type LeasedTable = typeof recordings | typeof recordingEvents;
+
+/**
+ * A new lease owner: `<host>:<pid>:<random>`, unique per worker or runner, and telling an operator
+ * (and the crash tests) which process holds a row.
+ */
+export function newLeaseOwner(): string {
+  return `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+}
 
 /** A row held by one worker: every guarded change names both. */
 export type Lease = { id: string; owner: string };

@@ -1,7 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import os from 'node:os';
 import { type Db, dataErrorMessage } from '../db/client.ts';
-import { type Lease, LeaseLostError, releaseAllLeases, releaseLease, renewLease } from '../db/lease.ts';
+import { type Lease, LeaseLostError, newLeaseOwner, releaseAllLeases, releaseLease, renewLease } from '../db/lease.ts';
 import { recordings } from '../db/schema.ts';
 import { withTransaction } from '../db/transaction.ts';
 import { startJobLoop } from '../job-loop.ts';
@@ -18,7 +16,7 @@ import {
   schedulePoll,
   scheduleRetry,
 } from '../recordings/transitions.ts';
-import { backoffDelay } from '../retry.ts';
+import { jobRetryDelayMs } from '../retry.ts';
 import { PROCESS_STATUS, type ProcessItem, type UpstreamClient, UpstreamError } from '../upstream/client.ts';
 import { parseResultsDocument, ResultsDocumentError } from '../upstream/results.ts';
 import { sweepSpool } from './spool-sweep.ts';
@@ -57,8 +55,6 @@ export type WorkerOptions = {
   unsafe?: { noLeaseReclaim?: boolean; noSubmittingLookup?: boolean; pauseBeforeStoreMs?: number };
 };
 
-const RETRY_BASE_MS = 1_000;
-const RETRY_MAX_MS = 5 * 60_000;
 // the upstream refused this audio itself; 401/403 are not here: wrong credentials get fixed and retried
 const PERMANENT_STATUS = new Set([400, 404, 413, 415, 422]);
 
@@ -90,7 +86,7 @@ export async function storeResults(
  * process.once('SIGTERM', () => worker.stop());
  */
 export function startWorker(options: WorkerOptions) {
-  const owner = `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  const owner = newLeaseOwner();
   const log = options.log.child({ worker: owner });
   const { db, client } = options;
   const heartbeats = new Set<NodeJS.Timeout>();
@@ -237,9 +233,7 @@ export function startWorker(options: WorkerOptions) {
         attempts,
       });
     }
-    const delayMs = Math.round(
-      backoffDelay({ baseDelayMs: options.retryBaseMs ?? RETRY_BASE_MS, maxDelayMs: RETRY_MAX_MS }, attempts),
-    );
+    const delayMs = jobRetryDelayMs(attempts, options.retryBaseMs);
     rlog.warn({ error: message, attempts, delayMs }, 'transient failure; will retry');
     stats.retried++;
     await scheduleRetry(db, lease, { attempts, error: message, delayMs });
