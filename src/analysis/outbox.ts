@@ -111,7 +111,7 @@ export async function countAnalysisBacklog(db: Db): Promise<AnalysisBacklog> {
   return { pending: pending?.n ?? 0, dead: dead?.n ?? 0 };
 }
 
-/** The `stored` event of a recording, or null (what tests and the invariant checker look at). */
+/** The `stored` event of a recording, or null (what the worker and analysis tests look at). */
 export async function findStoredEvent(db: Db, recordingId: string) {
   const [row] = await db
     .select()
