@@ -77,6 +77,9 @@ export const recordings = pgTable(
     uniqueIndex('recordings_document_sha256_key').on(t.documentSha256).where(sql`${t.upstreamPid} is null`),
     index('recordings_status_idx').on(t.status),
     index('recordings_account_call_idx').on(t.accountRef, t.callAt),
+    // search filters on channel and on the call's time (src/search/knn.ts estimates them)
+    index('recordings_channel_call_idx').on(t.channel, t.callAt),
+    index('recordings_call_at_idx').on(t.callAt),
     // the worker's claim query: due, unfinished jobs only
     index('recordings_claim_idx').on(t.nextAttemptAt).where(sql`${t.status} in ('queued', 'submitting', 'submitted')`),
     index('recordings_created_idx').on(t.createdAt, t.id),
@@ -155,6 +158,87 @@ export const utterances = pgTable(
   ],
 );
 
+export const identityKinds = ['customer', 'fraudster', 'staff', 'unknown'] as const;
+export type IdentityKind = (typeof identityKinds)[number];
+export const identityOrigins = ['analyst', 'online', 'recluster'] as const;
+export type IdentityOrigin = (typeof identityOrigins)[number];
+export const assignmentSources = ['analyst', 'online', 'recluster'] as const;
+export type AssignmentSource = (typeof assignmentSources)[number];
+
+/**
+ * A person behind one or more voiceprints: a `customer` enrolled for an account, a `fraudster`, a
+ * member of `staff`, or an `unknown` voice found by clustering. `centroid` is the L2-normalised mean
+ * of its members' embeddings, kept current by every membership change (src/voices/identities/):
+ * identities are compared with it. An identity an analyst created or edited has `analyst_edited_at`;
+ * reclustering never touches those. A merged identity keeps its row (`merged_into`), as does one
+ * that clustering emptied (`retired_at`): ids that were handed out stay resolvable.
+ */
+export const identities = pgTable(
+  'identities',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    kind: text('kind', { enum: identityKinds }).notNull(),
+    name: text('name'),
+    accountRef: text('account_ref'),
+    origin: text('origin', { enum: identityOrigins }).notNull(),
+    analystEditedAt: timestamp('analyst_edited_at', { withTimezone: true }),
+    centroid: vector('centroid', { dimensions: SPEAKER_DIMENSIONS }),
+    memberCount: integer('member_count').notNull().default(0),
+    mergedInto: uuid('merged_into'),
+    retiredAt: timestamp('retired_at', { withTimezone: true }),
+    createdAt: createdAt(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    check('identities_kind_check', sql`${t.kind} in ('customer', 'fraudster', 'staff', 'unknown')`),
+    check('identities_origin_check', sql`${t.origin} in ('analyst', 'online', 'recluster')`),
+    check('identities_customer_account_check', sql`${t.kind} <> 'customer' or ${t.accountRef} is not null`),
+    index('identities_kind_idx').on(t.kind).where(sql`${t.retiredAt} is null`),
+    index('identities_account_idx').on(t.accountRef).where(sql`${t.accountRef} is not null`),
+    // live identities nearest one voice: online assignment compares a new voiceprint with centroids
+    index('identities_centroid_hnsw').using('hnsw', t.centroid.op('vector_cosine_ops')),
+  ],
+);
+
+/**
+ * Every change to an identity, append-only: who (`source`, `key_id`, `request_id`), why (`reason`),
+ * what (`action`, the voiceprints and the other identities it involved), when.
+ */
+export const identityEvents = pgTable(
+  'identity_events',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    identityId: uuid('identity_id')
+      .notNull()
+      .references(() => identities.id, { onDelete: 'cascade' }),
+    action: text('action').notNull(),
+    voiceprintIds: uuid('voiceprint_ids').array().notNull().default(sql`'{}'::uuid[]`),
+    relatedIdentityIds: uuid('related_identity_ids').array().notNull().default(sql`'{}'::uuid[]`),
+    reason: text('reason'),
+    source: text('source', { enum: ['api', 'cli', 'system'] }).notNull(),
+    keyId: uuid('key_id'),
+    requestId: text('request_id'),
+    createdAt: createdAt(),
+  },
+  (t) => [index('identity_events_identity_idx').on(t.identityId, t.createdAt)],
+);
+
+/**
+ * The impostor cohort's score distribution: similarities of voiceprint pairs of different
+ * identities (src/voices/calibration.ts), from which a similarity's false-accept rate is read. One
+ * row per refresh; the newest is used.
+ */
+export const voiceCalibrations = pgTable('voice_calibrations', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  method: text('method', { enum: ['cohort', 'prior'] }).notNull(),
+  voiceprintCount: integer('voiceprint_count').notNull(),
+  cohortSize: integer('cohort_size').notNull(),
+  pairCount: bigint('pair_count', { mode: 'number' }).notNull(),
+  // the impostor similarities' upper tail, sorted descending, and what the tail model needs
+  model: jsonb('model').$type<Record<string, unknown>>().notNull(),
+  createdAt: createdAt(),
+});
+
 /** One diarized speaker of one recording, carrying that speaker's 192-d vector. */
 export const voiceprints = pgTable(
   'voiceprints',
@@ -169,10 +253,16 @@ export const voiceprints = pgTable(
     speechSeconds: doublePrecision('speech_seconds').notNull(),
     utteranceCount: integer('utterance_count').notNull(),
     meanPSpoofed: doublePrecision('mean_p_spoofed'),
+    // the identity it belongs to (at most one), who put it there, and when
+    identityId: uuid('identity_id').references(() => identities.id, { onDelete: 'set null' }),
+    assignedBy: text('assigned_by', { enum: assignmentSources }),
+    assignedAt: timestamp('assigned_at', { withTimezone: true }),
     createdAt: createdAt(),
   },
   (t) => [
     uniqueIndex('voiceprints_recording_speaker_key').on(t.recordingId, t.speakerLabel),
+    index('voiceprints_identity_idx').on(t.identityId),
+    check('voiceprints_assigned_by_check', sql`${t.assignedBy} in ('analyst', 'online', 'recluster')`),
     index('voiceprints_embedding_hnsw').using('hnsw', t.embedding.op('vector_cosine_ops')),
   ],
 );
