@@ -62,6 +62,7 @@ const envSchema = z.object({
   VOXTRACE_MAX_ATTEMPTS: z.coerce.number().int().min(1, 'must be ≥ 1').default(8),
   VOXTRACE_MAX_UPLOAD_MB: z.coerce.number().positive('must be > 0').default(200),
   VOXTRACE_KEEP_AUDIO: booleanFlag.default(false),
+  VOXTRACE_ENROL_MIN_SPEECH_S: z.coerce.number().min(0, 'must be ≥ 0 seconds').default(8),
 });
 
 export type Config = {
@@ -83,6 +84,13 @@ export type Config = {
   worker: { concurrency: number; leaseSeconds: number; maxAttempts: number };
   maxUploadBytes: number;
   keepAudio: boolean;
+  voices: VoiceSettings;
+};
+
+/** What the voices feature reads from the environment (its services take this, never `Config`). */
+export type VoiceSettings = {
+  /** seconds of speech an identity needs before it is enrolled (customer, fraudster, staff) */
+  enrolMinSpeechS: number;
 };
 
 export class ConfigError extends VoxtraceError {
@@ -145,5 +153,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     maxUploadBytes: Math.round(e.VOXTRACE_MAX_UPLOAD_MB * 1024 * 1024),
     keepAudio: e.VOXTRACE_KEEP_AUDIO,
+    voices: { enrolMinSpeechS: e.VOXTRACE_ENROL_MIN_SPEECH_S },
   };
 }

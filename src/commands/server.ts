@@ -47,6 +47,7 @@ export async function runServer(ctx: Context, command: 'start' | 'serve', afterS
       maxUploadBytes: config.maxUploadBytes,
       upstreamApi: config.upstream.api,
     },
+    voices: config.voices,
   });
   const server = await listen(app, { host: config.host, port: config.port });
   out(`voxtrace ${command}: API on ${server.url} (docs ${server.url}/docs)`);

@@ -1,3 +1,4 @@
+import type { VoiceSettings } from '../config.ts';
 import type { Db } from '../db/client.ts';
 import type { Logger } from '../log.ts';
 import type { IntakeSettings } from '../recordings/intake.ts';
@@ -13,6 +14,8 @@ export type AppDeps = {
    * @example intake: { spoolDir: spoolDirFor(config.dataDir), maxUploadBytes: config.maxUploadBytes, upstreamApi: config.upstream.api }
    */
   intake: IntakeSettings;
+  /** @example voices: config.voices */
+  voices: VoiceSettings;
 };
 
 export type AppEnv = {

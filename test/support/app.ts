@@ -21,6 +21,7 @@ export function testApp(db: Db, overrides: Partial<AppDeps> = {}) {
       maxUploadBytes: 10 * 1024 * 1024,
       upstreamApi: 'deepfake',
     },
+    voices: { enrolMinSpeechS: 8 },
     ...overrides,
   });
 }

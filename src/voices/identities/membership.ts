@@ -1,0 +1,198 @@
+import { sql } from 'drizzle-orm';
+import type { Actor } from '../../audit/audit.ts';
+import { type Db, queryRows } from '../../db/client.ts';
+import { type AssignmentSource, type IdentityKind, type IdentityOrigin, identities } from '../../db/schema.ts';
+
+/**
+ * The one place identity membership changes: every writer (online assignment, reclustering, an
+ * analyst's create / merge / split / move) goes through these functions, so that a voiceprint is in
+ * at most one identity, every identity's centroid and member count match its members, and every
+ * change leaves a row in `identity_events`. They run inside the caller's transaction (`tx`).
+ */
+
+export type IdentityChange = {
+  actor: Actor;
+  /** what the history shows as the change's reason */
+  reason?: string | null;
+};
+
+export type NewIdentity = IdentityChange & {
+  kind: IdentityKind;
+  origin: IdentityOrigin;
+  name?: string | null;
+  accountRef?: string | null;
+  /** voiceprints that start in it (taken from any identity they were in) */
+  voiceprintIds: readonly string[];
+  assignedBy: AssignmentSource;
+  /** the history's first action (`created`, `split`, `seeded`, …) */
+  action: string;
+  /** other identities the creation involved (the identity a split came from) */
+  relatedIdentityIds?: readonly string[];
+};
+
+/**
+ * Inserts an identity holding `voiceprintIds` and returns its id.
+ * @example const id = await createIdentity(tx, { kind: 'unknown', origin: 'online', voiceprintIds: [a, b], assignedBy: 'online', action: 'seeded', actor: SYSTEM_ACTOR });
+ */
+export async function createIdentity(tx: Db, identity: NewIdentity): Promise<string> {
+  const [row] = await tx
+    .insert(identities)
+    .values({
+      kind: identity.kind,
+      origin: identity.origin,
+      name: identity.name ?? null,
+      accountRef: identity.accountRef ?? null,
+      analystEditedAt: identity.origin === 'analyst' ? sql`now()` : null,
+    })
+    .returning({ id: identities.id });
+  if (!row) throw new Error('inserting an identity returned no row');
+  const id = row.id;
+  await recordIdentityEvent(tx, {
+    identityId: id,
+    action: identity.action,
+    voiceprintIds: identity.voiceprintIds,
+    relatedIdentityIds: identity.relatedIdentityIds ?? [],
+    actor: identity.actor,
+    reason: identity.reason,
+  });
+  if (identity.voiceprintIds.length > 0) {
+    await moveVoiceprints(tx, id, identity.voiceprintIds, {
+      assignedBy: identity.assignedBy,
+      actor: identity.actor,
+      reason: identity.reason,
+      action: null,
+    });
+  } else {
+    await refreshCentroid(tx, id);
+  }
+  return id;
+}
+
+export type Move = IdentityChange & {
+  assignedBy: AssignmentSource;
+  /** the target's history action (`joined`, `moved_in`, `merged`, …); null records none (the caller did) */
+  action: string | null;
+};
+
+/**
+ * Puts `voiceprintIds` into `identityId`, out of whatever identity held them. The identities they
+ * leave get a `moved_out` event and a fresh centroid; one left with no member is retired.
+ * @example await moveVoiceprints(tx, identityId, [voiceprintId], { assignedBy: 'online', action: 'joined', actor: SYSTEM_ACTOR });
+ */
+export async function moveVoiceprints(
+  tx: Db,
+  identityId: string,
+  voiceprintIds: readonly string[],
+  move: Move,
+): Promise<void> {
+  if (voiceprintIds.length === 0) return;
+  const previous = await identitiesHolding(tx, voiceprintIds, identityId);
+  await tx.execute(
+    sql`update voiceprints
+        set identity_id = ${identityId}, assigned_by = ${move.assignedBy}, assigned_at = now()
+        where id = any(${sql.param([...voiceprintIds])}::uuid[])`,
+  );
+  if (move.action) {
+    await recordIdentityEvent(tx, {
+      identityId,
+      action: move.action,
+      voiceprintIds,
+      relatedIdentityIds: previous.map((p) => p.identityId),
+      actor: move.actor,
+      reason: move.reason,
+    });
+  }
+  await refreshCentroid(tx, identityId);
+  for (const left of previous) {
+    await recordIdentityEvent(tx, {
+      identityId: left.identityId,
+      action: 'moved_out',
+      voiceprintIds: left.voiceprintIds,
+      relatedIdentityIds: [identityId],
+      actor: move.actor,
+      reason: move.reason,
+    });
+    await refreshCentroid(tx, left.identityId);
+  }
+}
+
+/**
+ * Takes `voiceprintIds` out of their identities (they become unassigned).
+ * @example await unassignVoiceprints(tx, [voiceprintId], { actor, reason: 'recluster', action: 'unassigned' });
+ */
+export async function unassignVoiceprints(
+  tx: Db,
+  voiceprintIds: readonly string[],
+  change: IdentityChange & { action: string },
+): Promise<void> {
+  if (voiceprintIds.length === 0) return;
+  const previous = await identitiesHolding(tx, voiceprintIds, null);
+  await tx.execute(
+    sql`update voiceprints set identity_id = null, assigned_by = null, assigned_at = null
+        where id = any(${sql.param([...voiceprintIds])}::uuid[])`,
+  );
+  for (const left of previous) {
+    await recordIdentityEvent(tx, {
+      identityId: left.identityId,
+      action: change.action,
+      voiceprintIds: left.voiceprintIds,
+      relatedIdentityIds: [],
+      actor: change.actor,
+      reason: change.reason,
+    });
+    await refreshCentroid(tx, left.identityId);
+  }
+}
+
+/** The identities holding some of `voiceprintIds` (other than `except`), with those voiceprints. */
+async function identitiesHolding(tx: Db, voiceprintIds: readonly string[], except: string | null) {
+  return queryRows<{ identityId: string; voiceprintIds: string[] }>(
+    tx,
+    sql`select identity_id as "identityId", array_agg(id order by id) as "voiceprintIds"
+        from voiceprints
+        where id = any(${sql.param([...voiceprintIds])}::uuid[])
+          and identity_id is not null ${except ? sql`and identity_id <> ${except}` : sql``}
+        group by identity_id
+        order by identity_id`,
+  );
+}
+
+/**
+ * Recomputes an identity's centroid (the normalised mean of its members) and member count; an
+ * identity left with no member is retired (its row and history stay).
+ * @example await refreshCentroid(tx, identityId);
+ */
+export async function refreshCentroid(tx: Db, identityId: string): Promise<void> {
+  await tx.execute(
+    sql`update identities i
+        set centroid = m.centroid, member_count = m.members, updated_at = now(),
+            retired_at = case when m.members = 0 then coalesce(i.retired_at, now()) else null end
+        from (select case when count(*) = 0 then null else l2_normalize(avg(embedding)) end as centroid,
+                     count(*)::int as members
+              from voiceprints where identity_id = ${identityId}) m
+        where i.id = ${identityId}`,
+  );
+}
+
+/** Marks an identity as an analyst's: reclustering leaves it (and its members) alone from now on. */
+export async function markAnalystEdited(tx: Db, identityId: string): Promise<void> {
+  await tx.execute(sql`update identities set analyst_edited_at = now(), updated_at = now() where id = ${identityId}`);
+}
+
+export type IdentityEvent = IdentityChange & {
+  identityId: string;
+  action: string;
+  voiceprintIds: readonly string[];
+  relatedIdentityIds: readonly string[];
+};
+
+/** Appends one row to an identity's history. */
+export async function recordIdentityEvent(tx: Db, event: IdentityEvent): Promise<void> {
+  await tx.execute(
+    sql`insert into identity_events
+          (identity_id, action, voiceprint_ids, related_identity_ids, reason, source, key_id, request_id)
+        values (${event.identityId}, ${event.action}, ${sql.param([...event.voiceprintIds])}::uuid[],
+                ${sql.param([...event.relatedIdentityIds])}::uuid[], ${event.reason ?? null},
+                ${event.actor.source}, ${event.actor.keyId}, ${event.actor.requestId})`,
+  );
+}
