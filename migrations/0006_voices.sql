@@ -51,6 +51,7 @@ CREATE INDEX "identities_kind_idx" ON "identities" USING btree ("kind") WHERE "i
 CREATE INDEX "identities_account_idx" ON "identities" USING btree ("account_ref") WHERE "identities"."account_ref" is not null;--> statement-breakpoint
 CREATE INDEX "identities_centroid_hnsw" ON "identities" USING hnsw ("centroid" vector_cosine_ops);--> statement-breakpoint
 CREATE INDEX "identity_events_identity_idx" ON "identity_events" USING btree ("identity_id","created_at");--> statement-breakpoint
+CREATE INDEX "voice_calibrations_created_idx" ON "voice_calibrations" USING btree ("created_at");--> statement-breakpoint
 ALTER TABLE "voiceprints" ADD CONSTRAINT "voiceprints_identity_id_identities_id_fk" FOREIGN KEY ("identity_id") REFERENCES "public"."identities"("id") ON DELETE set null ON UPDATE no action;--> statement-breakpoint
 CREATE INDEX "recordings_channel_call_idx" ON "recordings" USING btree ("channel","call_at");--> statement-breakpoint
 CREATE INDEX "recordings_call_at_idx" ON "recordings" USING btree ("call_at");--> statement-breakpoint

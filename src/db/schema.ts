@@ -228,16 +228,21 @@ export const identityEvents = pgTable(
  * identities (src/voices/calibration.ts), from which a similarity's false-accept rate is read. One
  * row per refresh; the newest is used.
  */
-export const voiceCalibrations = pgTable('voice_calibrations', {
-  id: uuid('id').primaryKey().defaultRandom(),
-  method: text('method', { enum: ['cohort', 'prior'] }).notNull(),
-  voiceprintCount: integer('voiceprint_count').notNull(),
-  cohortSize: integer('cohort_size').notNull(),
-  pairCount: bigint('pair_count', { mode: 'number' }).notNull(),
-  // the impostor similarities' upper tail, sorted descending, and what the tail model needs
-  model: jsonb('model').$type<Record<string, unknown>>().notNull(),
-  createdAt: createdAt(),
-});
+export const voiceCalibrations = pgTable(
+  'voice_calibrations',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    method: text('method', { enum: ['cohort', 'prior'] }).notNull(),
+    voiceprintCount: integer('voiceprint_count').notNull(),
+    cohortSize: integer('cohort_size').notNull(),
+    pairCount: bigint('pair_count', { mode: 'number' }).notNull(),
+    // the impostor similarities' upper tail, sorted descending, and what the tail model needs
+    model: jsonb('model').$type<Record<string, unknown>>().notNull(),
+    createdAt: createdAt(),
+  },
+  // every search reads the newest
+  (t) => [index('voice_calibrations_created_idx').on(t.createdAt)],
+);
 
 /** One diarized speaker of one recording, carrying that speaker's 192-d vector. */
 export const voiceprints = pgTable(
