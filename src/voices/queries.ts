@@ -1,44 +1,75 @@
 import { sql } from 'drizzle-orm';
 import pgvector from 'pgvector';
 import { type Db, queryRows } from '../db/client.ts';
-import { SPEAKER_DIMENSIONS } from '../db/schema.ts';
-import { InvalidInputError } from '../errors.ts';
 
-export type SimilarVoiceprint = {
-  voiceprintId: string;
-  recordingId: string;
-  speakerLabel: string;
-  /** cosine similarity in [-1, 1] (1 = same direction) */
-  similarity: number;
-};
+/** The voices feature's SQL beyond the kNN builder (src/search/knn.ts). */
 
-/**
- * The k nearest voiceprints by cosine distance. Ordered by the `<=>` operator alone, with a LIMIT,
- * so that PostgreSQL answers it from the HNSW index `voiceprints_embedding_hnsw` (an ORDER BY on a
- * derived expression, or a WHERE that filters most rows, would fall back to an exact scan).
- * @example const sql = similarVoiceprintsQuery(unitVector, 10);
- */
-export function similarVoiceprintsQuery(vector: readonly number[], k: number) {
-  if (vector.length !== SPEAKER_DIMENSIONS) {
-    throw new InvalidInputError(`a speaker vector has ${SPEAKER_DIMENSIONS} values, got ${vector.length}`);
-  }
-  const literal = pgvector.toSql([...vector]);
-  return sql`
-    select id as "voiceprintId", recording_id as "recordingId", speaker_label as "speakerLabel",
-           1 - (embedding <=> ${literal}::vector(192)) as similarity
-    from voiceprints
-    order by embedding <=> ${literal}::vector(192)
-    limit ${k}`;
+export type StoredVoiceprint = { id: string; recordingId: string; speakerLabel: string; embedding: Float32Array };
+
+/** Whether any live `staff` identity exists (identities_kind_idx): only then is there staff to leave out. */
+export async function anyStaffIdentity(db: Db): Promise<boolean> {
+  const rows = await queryRows<{ one: number }>(
+    db,
+    sql`select 1 as one from identities where kind = 'staff' and retired_at is null limit 1`,
+  );
+  return rows.length > 0;
+}
+
+/** One voiceprint by id (primary key), or null. */
+export async function voiceprintById(db: Db, id: string): Promise<StoredVoiceprint | null> {
+  const rows = await queryRows<VoiceprintRow>(
+    db,
+    sql`select id, recording_id as "recordingId", speaker_label as "speakerLabel", embedding::text as embedding
+        from voiceprints where id = ${id}`,
+  );
+  return rows[0] ? toVoiceprint(rows[0]) : null;
 }
 
 /**
- * @example const hits = await findSimilarVoiceprints(db, vector, 10);
+ * A recording's voiceprint for `speakerLabel`, or without a label the speaker with the most speech
+ * (voiceprints_recording_speaker_key). `recordingExists` tells an unknown recording from one
+ * without voices.
  */
-export async function findSimilarVoiceprints(
+export async function voiceprintOfRecording(
   db: Db,
-  vector: readonly number[],
-  k: number,
-): Promise<SimilarVoiceprint[]> {
-  const rows = await queryRows<SimilarVoiceprint>(db, similarVoiceprintsQuery(vector, k));
-  return rows.map((r) => ({ ...r, similarity: Number(r.similarity) }));
+  recordingId: string,
+  speakerLabel: string | undefined,
+): Promise<{ recordingExists: boolean; voiceprint: StoredVoiceprint | null; labels: string[] }> {
+  const rows = await queryRows<VoiceprintRow & { speechSeconds: number }>(
+    db,
+    sql`select v.id, r.id as "recordingId", v.speaker_label as "speakerLabel", v.embedding::text as embedding,
+               v.speech_seconds as "speechSeconds"
+        from recordings r left join voiceprints v on v.recording_id = r.id
+        where r.id = ${recordingId}
+        order by v.speech_seconds desc nulls last, v.speaker_label`,
+  );
+  const voices = rows.filter((row) => row.id !== null);
+  const labels = voices.map((row) => row.speakerLabel);
+  const chosen = speakerLabel === undefined ? voices[0] : voices.find((row) => row.speakerLabel === speakerLabel);
+  return { recordingExists: rows.length > 0, voiceprint: chosen ? toVoiceprint(chosen) : null, labels };
+}
+
+/** Unit embeddings of `ids`, by id (primary key lookups). */
+export async function embeddingsOf(db: Db, ids: readonly string[]): Promise<Map<string, Float32Array>> {
+  if (ids.length === 0) return new Map();
+  const rows = await queryRows<{ id: string; embedding: string }>(
+    db,
+    sql`select id, embedding::text as embedding from voiceprints where id = any(${sql.param([...ids])}::uuid[])`,
+  );
+  return new Map(rows.map((row) => [row.id, parseEmbedding(row.embedding)]));
+}
+
+type VoiceprintRow = { id: string; recordingId: string; speakerLabel: string; embedding: string };
+
+function toVoiceprint(row: VoiceprintRow): StoredVoiceprint {
+  return {
+    id: row.id,
+    recordingId: row.recordingId,
+    speakerLabel: row.speakerLabel,
+    embedding: parseEmbedding(row.embedding),
+  };
+}
+
+function parseEmbedding(text: string): Float32Array {
+  return Float32Array.from(pgvector.fromSql(text) as number[]);
 }
