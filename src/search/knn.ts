@@ -116,6 +116,8 @@ export type KnnOptions = {
   efSearch?: number;
   /** one row per account (`r.account_ref`) or identity (`t.identity_id`): the best of each */
   groupBy?: 'account' | 'identity';
+  /** estimated matching rows at or below which the answer is exact (EXACT_MAX_ROWS) */
+  exactMaxRows?: number;
 };
 
 export const K_MAX = 1000;
@@ -176,6 +178,7 @@ function decide(query: KnnQuery, options: KnnOptions, estimate: { matching: numb
     exact: options.exact ?? false,
     estimatedRows: estimate?.matching ?? null,
     indexedRows: estimate?.indexed ?? null,
+    exactMaxRows: options.exactMaxRows ?? EXACT_MAX_ROWS,
   });
 }
 
@@ -230,10 +233,11 @@ export function chooseMethod(input: {
   estimatedRows: number | null;
   /** null or ≤ 0: unknown (a table never analysed) */
   indexedRows: number | null;
+  exactMaxRows?: number;
 }): KnnMethod {
   if (input.exact) return 'exact';
   if (input.estimatedRows === null) return 'hnsw';
-  if (input.estimatedRows <= EXACT_MAX_ROWS) return 'exact';
+  if (input.estimatedRows <= (input.exactMaxRows ?? EXACT_MAX_ROWS)) return 'exact';
   if (input.indexedRows && input.indexedRows > 0) {
     const selectivity = Math.min(1, input.estimatedRows / input.indexedRows);
     if (input.k / selectivity > MAX_SCAN_TUPLES) return 'exact';
