@@ -1,5 +1,5 @@
 import { and, count, eq, sql } from 'drizzle-orm';
-import type { Db } from '../db/client.ts';
+import { type Db, queryRows } from '../db/client.ts';
 import { claimDue, type Lease, type RetryInput, retryLater, updateHeld } from '../db/lease.ts';
 import { type AnalysisEventStatus, recordingEvents } from '../db/schema.ts';
 
@@ -34,11 +34,19 @@ export async function insertStoredEvent(tx: Db, recordingId: string): Promise<vo
  */
 export async function claimEvents(
   db: Db,
-  input: { owner: string; limit: number; leaseSeconds: number },
+  input: {
+    owner: string;
+    limit: number;
+    leaseSeconds: number;
+    /** Only the events of these recordings (an `import` analysing what it stored). */
+    recordingIds?: readonly string[];
+  },
 ): Promise<AnalysisEvent[]> {
+  const { recordingIds, ...claim } = input;
+  const only = recordingIds ? sql` and recording_id = any(${sql.param([...recordingIds])}::uuid[])` : sql``;
   const rows = await claimDue<Record<string, unknown>>(db, recordingEvents, {
-    ...input,
-    pending: sql`status = 'pending'`,
+    ...claim,
+    pending: sql`status = 'pending'${only}`,
     returning: sql`r.id, r.recording_id, r.kind, r.steps_done, r.attempts`,
   });
   return rows.map((r) => ({
@@ -109,6 +117,58 @@ export async function countAnalysisBacklog(db: Db): Promise<AnalysisBacklog> {
     db.select({ n: count() }).from(recordingEvents).where(eq(recordingEvents.status, status));
   const [[pending], [dead]] = await Promise.all([counts('pending'), counts('dead')]);
   return { pending: pending?.n ?? 0, dead: dead?.n ?? 0 };
+}
+
+/**
+ * Where the pending events stand for a runner that holds its claims as `owner`: `due` it can claim
+ * now or holds already (its lease free, expired or its own), `held` by another runner's live lease,
+ * `retrying` until a failed step's retry comes due; `pending` is their sum. With `recordingIds`,
+ * only those recordings' events count. Reads the pending partial index (`recording_events_claim_idx`).
+ * @example const { due, held } = await pendingEventStates(db, { owner: runner.owner });
+ */
+export async function pendingEventStates(
+  db: Db,
+  input: { owner: string; recordingIds?: readonly string[] },
+): Promise<PendingEventStates> {
+  const only = input.recordingIds ? sql` and recording_id = any(${sql.param([...input.recordingIds])}::uuid[])` : sql``;
+  const [row] = await queryRows<Record<string, unknown>>(
+    db,
+    sql`
+      select
+        count(*) filter (where lease_owner = ${input.owner}
+          or ((lease_expires_at is null or lease_expires_at < now()) and next_attempt_at <= now()))::int as due,
+        count(*) filter (where lease_owner <> ${input.owner} and lease_expires_at >= now())::int as held,
+        count(*)::int as pending
+      from ${recordingEvents}
+      where status = 'pending'${only}`,
+  );
+  const due = Number(row?.due ?? 0);
+  const held = Number(row?.held ?? 0);
+  const pending = Number(row?.pending ?? 0);
+  return { due, held, retrying: pending - due - held, pending };
+}
+export type PendingEventStates = { due: number; held: number; retrying: number; pending: number };
+
+/**
+ * The state of each recording's `stored` event: `pending`, `done` or `dead` with the error that
+ * killed it; a recording without an event is absent from the map.
+ * @example const states = await storedEventStates(db, outcomes.map((o) => o.recordingId));
+ */
+export async function storedEventStates(
+  db: Db,
+  recordingIds: readonly string[],
+): Promise<Map<string, { status: AnalysisEventStatus; error: string | null }>> {
+  if (recordingIds.length === 0) return new Map();
+  const rows = await db
+    .select({ recordingId: recordingEvents.recordingId, status: recordingEvents.status, error: recordingEvents.error })
+    .from(recordingEvents)
+    .where(
+      and(
+        sql`${recordingEvents.recordingId} = any(${sql.param([...recordingIds])}::uuid[])`,
+        eq(recordingEvents.kind, 'stored'),
+      ),
+    );
+  return new Map(rows.map((r) => [r.recordingId, { status: r.status, error: r.error }]));
 }
 
 /** The `stored` event of a recording, or null (what the worker and analysis tests look at). */

@@ -46,6 +46,8 @@ export type AnalysisOptions = {
   idleMs?: number;
   /** First retry delay after a failed step (doubling, full jitter, capped at 5 min). */
   retryBaseMs?: number;
+  /** Only the events of these recordings (an `import` analysing what it stored); default: every event. */
+  recordingIds?: readonly string[];
 };
 
 /**
@@ -108,7 +110,13 @@ export function startAnalysis(options: AnalysisOptions) {
     concurrency: options.concurrency,
     idleMs: options.idleMs ?? 500,
     log,
-    claim: (limit) => claimEvents(options.db, { owner, limit, leaseSeconds: options.leaseSeconds }),
+    claim: (limit) =>
+      claimEvents(options.db, {
+        owner,
+        limit,
+        leaseSeconds: options.leaseSeconds,
+        recordingIds: options.recordingIds,
+      }),
     run: analyse,
   });
 
