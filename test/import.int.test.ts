@@ -3,14 +3,20 @@ import os from 'node:os';
 import path from 'node:path';
 import { count, eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findStoredEvent } from '../src/analysis/outbox.ts';
 import { type Db, queryRows } from '../src/db/client.ts';
 import { recordingEvents, recordings, utterances, voiceprints } from '../src/db/schema.ts';
 import { importDocumentFile } from '../src/import/import.ts';
+import { committedRuns, createRunsTable } from './support/analysis-steps.ts';
 import { runCli } from './support/cli.ts';
 import { createCliTarget, createTestDatabase, engine, type TestDatabase } from './support/db.ts';
 import { ingestionViolations } from './support/invariants.ts';
 import { must } from './support/must.ts';
+import { leaseToOtherRunner, runWithSteps } from './support/steps-commands.ts';
 import { expectedCounts, syntheticCalls, syntheticDocument } from './support/synthetic-documents.ts';
+
+// each run of the CLI opens the database anew: seconds on PGlite, more on a busy machine
+const CLI_TIMEOUT_MS = 240_000;
 
 const sharedDir = path.resolve(import.meta.dirname, '../../shared/upstream');
 const realFile = path.join(sharedDir, 'real-results-behavioral-1speaker.json');
@@ -211,7 +217,18 @@ describe(`./voxtrace import on ${engine}`, () => {
         ['cli-good.json', 'imported'],
       ]);
       expect(Object.keys(lines[0]).sort()).toEqual(
-        ['deepfakeEmbeddings', 'error', 'file', 'recordingId', 'status', 'utterances', 'voiceprints'].sort(),
+        [
+          'analysis',
+          'analysisError',
+          'deepfakeEmbeddings',
+          'error',
+          'file',
+          'line',
+          'recordingId',
+          'status',
+          'utterances',
+          'voiceprints',
+        ].sort(),
       );
       expect(lines[0].error).toMatch(/utterance "0", task diarization/);
       expect(lines[1]).toMatchObject({ utterances: 9, voiceprints: 1, deepfakeEmbeddings: 0, error: null });
@@ -257,4 +274,181 @@ describe(`./voxtrace import on ${engine}`, () => {
       await target.cleanup();
     }
   });
+});
+
+describe(`./voxtrace import --manifest, and the analysis of what it imports, on ${engine}`, () => {
+  it(
+    "stores each manifest line's context, rejects bad lines by number and imports the others",
+    async () => {
+      const target = await createCliTarget();
+      const dir = fs.mkdtempSync(path.join(tmp, 'manifest-'));
+      try {
+        fs.mkdirSync(path.join(dir, 'docs'));
+        const doc = (name: string, seed: number) => {
+          const file = path.join(dir, 'docs', name);
+          fs.writeFileSync(file, JSON.stringify(syntheticDocument(seed, 3100 + seed)));
+          return file;
+        };
+        const [a, , c, d] = [doc('a.json', 1), doc('b.json', 2), doc('c.json', 3), doc('d.json', 4)];
+        // stored before, with a context of its own that the manifest must not overwrite
+        const earlier = await runWithSteps([], ['import', '--account', 'KEEP', realFile], target.env);
+        expect(earlier.code).toBe(0);
+        const manifest = path.join(dir, 'calls.jsonl');
+        fs.writeFileSync(
+          manifest,
+          [
+            JSON.stringify({
+              file: 'docs/a.json',
+              accountRef: 'ACC-1',
+              channel: 'phone',
+              callAt: '2026-03-01T09:30:00Z',
+              meta: { agent: 'A-17', queue: 'cards' },
+            }),
+            '{"file": "docs/b.json"',
+            JSON.stringify({ file: 'docs/b.json', acount: 'typo' }),
+            JSON.stringify({ file: 'docs/b.json', callAt: 'yesterday' }),
+            JSON.stringify({ accountRef: 'ACC-2' }),
+            JSON.stringify({ file: 'docs/missing.json' }),
+            '',
+            JSON.stringify({ file: c, callAt: '2026-03-02' }),
+            JSON.stringify({ file: realFile, accountRef: 'OTHER' }),
+            JSON.stringify({ file: 'docs/b.json', meta: 'not an object' }),
+          ].join('\n'),
+        );
+        const result = await runWithSteps(
+          [],
+          ['import', '--json', '--account', 'DEF', d, '--manifest', manifest],
+          target.env,
+        );
+        expect(result.code).toBe(1);
+        const lines = result.stdout
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l));
+        expect(lines.map((l) => [l.line, path.basename(l.file), l.status])).toEqual([
+          [null, 'd.json', 'imported'],
+          [1, 'a.json', 'imported'],
+          [2, 'calls.jsonl', 'rejected'],
+          [3, 'b.json', 'rejected'],
+          [4, 'b.json', 'rejected'],
+          [5, 'calls.jsonl', 'rejected'],
+          [6, 'missing.json', 'rejected'],
+          [8, 'c.json', 'imported'],
+          [9, path.basename(realFile), 'unchanged'],
+          [10, 'b.json', 'rejected'],
+        ]);
+        const errorOf = (line: number) => lines.find((l) => l.line === line)?.error;
+        expect(errorOf(2)).toMatch(/^manifest line 2: not valid JSON/);
+        expect(errorOf(3)).toMatch(/^manifest line 3: unknown field "acount"; a line takes file, accountRef/);
+        expect(errorOf(4)).toMatch(/^manifest line 4: callAt: /);
+        expect(errorOf(5)).toMatch(/^manifest line 5: file: required/);
+        expect(errorOf(6)).toMatch(/^manifest line 6: cannot read the file/);
+        expect(errorOf(10)).toMatch(/^manifest line 10: meta: must be a JSON object/);
+        // no analysis step: nothing waited, the recordings wait for the first step
+        expect(lines.filter((l) => l.status !== 'rejected').map((l) => l.analysis)).toEqual([
+          'none',
+          'none',
+          'none',
+          'none',
+        ]);
+
+        const stored = await target.inspect(async (db) => {
+          const rows = await db.db.select().from(recordings);
+          const events = await db.db.select().from(recordingEvents);
+          return { rows, events };
+        });
+        const byId = (id: string) => must(stored.rows.find((r) => r.id === id));
+        const idOf = (file: string) => lines.find((l) => l.file === file)?.recordingId as string;
+        expect(byId(idOf(a))).toMatchObject({
+          accountRef: 'ACC-1',
+          channel: 'phone',
+          callAt: new Date('2026-03-01T09:30:00Z'),
+          meta: { agent: 'A-17', queue: 'cards' },
+        });
+        expect(byId(idOf(c))).toMatchObject({
+          accountRef: 'DEF',
+          channel: null,
+          callAt: new Date('2026-03-02T00:00:00Z'),
+          meta: {},
+        });
+        expect(byId(idOf(d))).toMatchObject({ accountRef: 'DEF', callAt: null, meta: {} });
+        expect(byId(idOf(realFile))).toMatchObject({ accountRef: 'KEEP' });
+        // b.json was on rejected lines only: stored nowhere; every stored recording has its pending event
+        expect(stored.rows).toHaveLength(4);
+        expect(stored.events.map((e) => e.status)).toEqual(['pending', 'pending', 'pending', 'pending']);
+
+        const unreadable = await runWithSteps([], ['import', '--manifest', path.join(dir, 'none.jsonl')], target.env);
+        expect(unreadable.code).toBe(1);
+        expect(unreadable.stderr).toMatch(/^voxtrace import: cannot read the manifest .*none\.jsonl/);
+        const nothing = await runWithSteps([], ['import'], target.env);
+        expect(nothing.code).toBe(1);
+        expect(nothing.stderr).toMatch(/nothing to import: give results documents as arguments, or --manifest FILE/);
+      } finally {
+        await target.cleanup();
+      }
+    },
+    CLI_TIMEOUT_MS,
+  );
+
+  it(
+    'returns once its recordings are analysed, waiting for another runner; a dead analysis says why and exits 1',
+    async () => {
+      const target = await createCliTarget();
+      try {
+        await target.inspect((db) => createRunsTable(db.db));
+        const [e, f, g, h] = [41, 42, 43, 44].map((seed) =>
+          writeJson(`analysed-${seed}.json`, syntheticDocument(seed, 4100 + seed)),
+        );
+        // stored before any step ran: its event waits, and is no business of the next import
+        const waiting = await runWithSteps([], ['import', '--json', g as string], target.env);
+        const gId = JSON.parse(waiting.stdout).recordingId as string;
+
+        const steps = [{ name: 'a' }, { name: 'b', after: 'a' }];
+        const result = await runWithSteps(steps, ['import', '--json', e as string, f as string], target.env);
+        expect(result.code).toBe(0);
+        const lines = result.stdout
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l));
+        expect(lines.map((l) => [l.status, l.analysis, l.analysisError])).toEqual([
+          ['imported', 'done', null],
+          ['imported', 'done', null],
+        ]);
+        // done when the command returned: every step committed once
+        const after = await target.inspect(async (db) => ({
+          runs: await committedRuns(db.db),
+          events: await db.db.select().from(recordingEvents),
+        }));
+        for (const line of lines) expect(after.runs[line.recordingId]).toEqual({ a: 1, b: 1 });
+        expect(after.runs[gId]).toBeUndefined();
+        expect(after.events.find((ev) => ev.recordingId === gId)?.status).toBe('pending');
+
+        // g again (unchanged), while another runner holds its event: import waits for the lease to run out
+        const leaseEnd = await target.inspect(async (db) => {
+          await leaseToOtherRunner(db.db, gId, 4);
+          return must((await findStoredEvent(db.db, gId))?.leaseExpiresAt);
+        });
+        const again = await runWithSteps(steps, ['import', g as string], target.env);
+        expect(again.code).toBe(0);
+        expect(again.stdout).toMatch(/^unchanged .* → recording .*, analysed$/m);
+        const gEvent = must(await target.inspect((db) => findStoredEvent(db.db, gId)));
+        expect(gEvent).toMatchObject({ status: 'done', stepsDone: ['a', 'b'] });
+        expect(must(gEvent.completedAt).getTime()).toBeGreaterThanOrEqual(leaseEnd.getTime());
+
+        const broken = await runWithSteps([{ name: 'broken', failTimes: 1_000 }], ['import', '--json', h as string], {
+          ...target.env,
+          VOXTRACE_MAX_ATTEMPTS: '1',
+        });
+        expect(broken.code).toBe(1);
+        expect(JSON.parse(broken.stdout)).toMatchObject({
+          status: 'imported',
+          analysis: 'dead',
+          analysisError: expect.stringMatching(/^step broken: step broken fails on purpose/),
+        });
+      } finally {
+        await target.cleanup();
+      }
+    },
+    CLI_TIMEOUT_MS,
+  );
 });

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { registerAnalyze } from './analyze.ts';
 import { registerDemo } from './demo.ts';
 import { registerDemoData } from './demo-data.ts';
 import { registerImport } from './import.ts';
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
     registerWorker,
     registerMigrate,
     registerImport,
+    registerAnalyze,
     registerIngest,
     registerStandin,
     registerDemoData,

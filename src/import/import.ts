@@ -12,6 +12,9 @@ export type ImportOptions = {
   api: UpstreamApi | 'auto';
   accountRef?: string;
   channel?: string;
+  /** When the call took place, and what else is known of it (an import manifest's line). */
+  callAt?: Date;
+  meta?: Record<string, unknown>;
 };
 
 export type ImportOutcome = {
@@ -87,6 +90,8 @@ async function importParsed(
       rawDocument: input.json,
       accountRef: options.accountRef ?? null,
       channel: options.channel ?? null,
+      callAt: options.callAt ?? null,
+      meta: options.meta ?? {},
     });
     if (!recordingId) {
       // a concurrent import of the same document won the race: report it unchanged

@@ -86,6 +86,9 @@ export async function insertImportedRecording(
     rawDocument: unknown;
     accountRef: string | null;
     channel: string | null;
+    /** The call's context from an import manifest (src/import/manifest.ts); none by default. */
+    callAt?: Date | null;
+    meta?: Record<string, unknown>;
   },
 ): Promise<string | null> {
   const [inserted] = await db
