@@ -10,6 +10,7 @@ import {
 } from '../errors.ts';
 import { keyRoutes } from '../keys/routes.ts';
 import { recordingRoutes } from '../recordings/routes.ts';
+import { statsRoutes } from '../stats/routes.ts';
 import { mountDocs } from './docs.ts';
 import type { AppDeps } from './env.ts';
 import { type ProblemCode, problem, problemCodes, problemResponses } from './problems.ts';
@@ -74,6 +75,7 @@ export function createApp(deps: AppDeps) {
   });
   app.route('/', recordingRoutes());
   app.route('/', keyRoutes());
+  app.route('/', statsRoutes());
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
     type: 'http',
