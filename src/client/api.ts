@@ -7,6 +7,23 @@ import { LIST_LIMIT_MAX, RECORDING_IDS_MAX } from '../http/limits.ts';
 import type { Problem } from '../http/problems.ts';
 import type { RecordingPageResponse, RecordingSummaryResponse } from '../recordings/routes.ts';
 import { type RetryPolicy, withRetries } from '../retry.ts';
+import type {
+  CreateIdentityBody,
+  IdentityHistoryPageResponse,
+  IdentityPageResponse,
+  IdentityResponse,
+  IdentityVoiceprintPageResponse,
+} from '../voices/identities/routes.ts';
+import type { VoiceSearchResponse } from '../voices/routes.ts';
+import type { VoiceSearchBody } from '../voices/search-request.ts';
+
+export type IdentityListQuery = {
+  kind?: string;
+  accountRef?: string;
+  includeRetired?: boolean;
+  limit?: number;
+  cursor?: string;
+};
 
 /**
  * A typed client of voxtrace's own API, for the CLI commands that act through it (`ingest`, `demo`)
@@ -33,6 +50,9 @@ export type ApiClientOptions = {
   retry?: { attempts?: number; baseDelayMs?: number };
 };
 
+/** A multipart form, or a value sent as JSON. */
+type RequestBody = FormData | { json: unknown };
+
 export type UploadFields = { accountRef: string | null; channel?: string; callAt: string };
 
 /**
@@ -52,12 +72,18 @@ export function createApiClient(options: ApiClientOptions) {
   // one keep-alive pool for the whole run: thousands of uploads reuse a few connections
   const agent = new Agent({ connections: options.connections, keepAliveTimeout: 30_000 });
 
-  async function send(method: 'GET' | 'POST', pathAndQuery: string, body?: () => Promise<FormData>) {
+  async function send(method: 'GET' | 'POST', pathAndQuery: string, body?: () => Promise<RequestBody>) {
+    const payload = body ? await body() : undefined;
+    const json = payload !== undefined && !(payload instanceof FormData);
     const response = await request(`${base}${pathAndQuery}`, {
       method,
       dispatcher: agent as Dispatcher,
-      headers: { authorization: `Bearer ${options.apiKey}`, accept: 'application/json' },
-      body: body ? await body() : undefined,
+      headers: {
+        authorization: `Bearer ${options.apiKey}`,
+        accept: 'application/json',
+        ...(json ? { 'content-type': 'application/json' } : {}),
+      },
+      body: json ? JSON.stringify(payload.json) : payload,
     });
     const text = await response.body.text();
     let parsed: unknown = text;
@@ -77,9 +103,10 @@ export function createApiClient(options: ApiClientOptions) {
     method: 'GET' | 'POST',
     pathAndQuery: string,
     success: readonly number[],
-    body?: () => Promise<FormData>,
+    body?: () => Promise<RequestBody>,
+    retry = true,
   ): Promise<ApiResult<T>> {
-    return withRetries<ApiResult<T>>(policy, async () => {
+    return withRetries<ApiResult<T>>(retry ? policy : { ...policy, maxAttempts: 1 }, async () => {
       let answer: Awaited<ReturnType<typeof send>>;
       try {
         answer = await send(method, pathAndQuery, body);
@@ -142,6 +169,61 @@ export function createApiClient(options: ApiClientOptions) {
       const query = new URLSearchParams({ status, limit: String(LIST_LIMIT_MAX) });
       if (cursor) query.set('cursor', cursor);
       return call<RecordingPageResponse>('GET', `/v1/recordings?${query}`, [200]);
+    },
+    /** One page of identities (`GET /v1/identities`). */
+    listIdentities(filters: IdentityListQuery) {
+      const query = new URLSearchParams();
+      for (const [name, value] of Object.entries(filters)) if (value !== undefined) query.set(name, String(value));
+      return call<IdentityPageResponse>('GET', `/v1/identities${query.size ? `?${query}` : ''}`, [200]);
+    },
+    /** One identity with its nearest identities. */
+    getIdentity(id: string) {
+      return call<IdentityResponse>('GET', `/v1/identities/${encodeURIComponent(id)}`, [200]);
+    },
+    /** One page of an identity's voiceprints, or of its history. */
+    identityPage<K extends 'voiceprints' | 'history'>(id: string, what: K, cursor: string | null) {
+      const query = new URLSearchParams({ limit: String(LIST_LIMIT_MAX) });
+      if (cursor) query.set('cursor', cursor);
+      return call<K extends 'voiceprints' ? IdentityVoiceprintPageResponse : IdentityHistoryPageResponse>(
+        'GET',
+        `/v1/identities/${encodeURIComponent(id)}/${what}?${query}`,
+        [200],
+      );
+    },
+    // Changes are sent once: a change that committed before its answer was lost must not be repeated.
+    createIdentity(body: CreateIdentityBody) {
+      return call<IdentityResponse>('POST', '/v1/identities', [201], async () => ({ json: body }), false);
+    },
+    mergeIdentities(id: string, body: { from: string[]; reason: string }) {
+      return call<IdentityResponse>(
+        'POST',
+        `/v1/identities/${encodeURIComponent(id)}/merge`,
+        [200],
+        async () => ({ json: body }),
+        false,
+      );
+    },
+    splitIdentity(id: string, body: { voiceprintIds: string[]; reason: string }) {
+      return call<IdentityResponse>(
+        'POST',
+        `/v1/identities/${encodeURIComponent(id)}/split`,
+        [201],
+        async () => ({ json: body }),
+        false,
+      );
+    },
+    moveVoiceprints(id: string, body: { voiceprintIds: string[]; reason: string }) {
+      return call<IdentityResponse>(
+        'POST',
+        `/v1/identities/${encodeURIComponent(id)}/voiceprints`,
+        [200],
+        async () => ({ json: body }),
+        false,
+      );
+    },
+    /** `POST /v1/voices/search`: searches read, and are safe to resend. */
+    searchVoices(body: VoiceSearchBody) {
+      return call<VoiceSearchResponse>('POST', '/v1/voices/search', [200], async () => ({ json: body }));
     },
     close: () => agent.close(),
   };

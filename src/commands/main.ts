@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { registerAnalyze } from './analyze.ts';
 import { registerDemo } from './demo.ts';
 import { registerDemoData } from './demo-data.ts';
+import { registerIdentities } from './identities.ts';
 import { registerImport } from './import.ts';
 import { registerIngest } from './ingest.ts';
 import { registerKeys } from './keys.ts';
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
     registerStandin,
     registerDemoData,
     registerKeys,
+    registerIdentities,
     registerTest,
   ]) {
     register(program);

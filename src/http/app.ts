@@ -11,6 +11,7 @@ import {
 import { keyRoutes } from '../keys/routes.ts';
 import { recordingRoutes } from '../recordings/routes.ts';
 import { statsRoutes } from '../stats/routes.ts';
+import { identityRoutes } from '../voices/identities/routes.ts';
 import { mountDocs } from './docs.ts';
 import type { AppDeps } from './env.ts';
 import { type ProblemCode, problem, problemCodes, problemResponses } from './problems.ts';
@@ -75,6 +76,7 @@ export function createApp(deps: AppDeps) {
   });
   app.route('/', recordingRoutes());
   app.route('/', keyRoutes());
+  app.route('/', identityRoutes());
   app.route('/', statsRoutes());
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {

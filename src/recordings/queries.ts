@@ -2,7 +2,14 @@ import { and, asc, count, desc, eq, gte, inArray, isNull, lt, type SQL, sql } fr
 import type { AnyPgColumn } from 'drizzle-orm/pg-core';
 import { z } from 'zod';
 import type { Db } from '../db/client.ts';
-import { type RecordingStatus, recordings, type UpstreamApi, utterances, voiceprints } from '../db/schema.ts';
+import {
+  identities,
+  type RecordingStatus,
+  recordings,
+  type UpstreamApi,
+  utterances,
+  voiceprints,
+} from '../db/schema.ts';
 import { NotFoundError } from '../errors.ts';
 import { LIST_LIMIT_DEFAULT } from '../http/limits.ts';
 import { isUuid } from '../ids.ts';
@@ -266,6 +273,9 @@ const voiceprintColumns = {
   speechSeconds: voiceprints.speechSeconds,
   utteranceCount: voiceprints.utteranceCount,
   meanPSpoofed: voiceprints.meanPSpoofed,
+  // whose voice it is: null while it is in no identity
+  identityId: voiceprints.identityId,
+  identityKind: identities.kind,
 };
 
 /**
@@ -304,6 +314,7 @@ export async function getRecordingDetail(db: Db, id: string, include: RecordingI
         embedding: unlessAsked<number[] | null>(include.embeddings, voiceprints.embedding),
       })
       .from(voiceprints)
+      .leftJoin(identities, eq(identities.id, voiceprints.identityId))
       .where(eq(voiceprints.recordingId, id))
       .orderBy(asc(voiceprints.speakerLabel)),
   ]);

@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { recordingStatuses, upstreamApis } from '../db/schema.ts';
+import { identityKinds, recordingStatuses, upstreamApis } from '../db/schema.ts';
 import { actorOf, requireScope } from '../http/auth.ts';
 import { RECORDING_IDS_MAX } from '../http/limits.ts';
 import { cursorParam, limitParam } from '../http/paging.ts';
@@ -40,6 +40,8 @@ const voiceprintSchema = z
     speechSeconds: z.number(),
     utteranceCount: z.number().int(),
     meanPSpoofed: z.number().nullable(),
+    identityId: z.uuid().nullable().openapi({ description: 'the identity this voice belongs to; null when in none' }),
+    identityKind: z.enum(identityKinds).nullable(),
     embedding: z
       .array(z.number())
       .optional()

@@ -196,3 +196,24 @@ export async function recordIdentityEvent(tx: Db, event: IdentityEvent): Promise
                 ${event.actor.source}, ${event.actor.keyId}, ${event.actor.requestId})`,
   );
 }
+
+/**
+ * Records that `fromId` was merged into `intoId` (after its members moved there): it keeps its row
+ * and history and is retired, and it — like any identity merged into it before — points at the
+ * survivor, so that every id handed out resolves in one step.
+ * @example await markMerged(tx, fromId, intoId, { actor, reason: 'same caller' });
+ */
+export async function markMerged(tx: Db, fromId: string, intoId: string, change: IdentityChange): Promise<void> {
+  await tx.execute(
+    sql`update identities
+        set merged_into = ${intoId}, retired_at = coalesce(retired_at, now()), updated_at = now()
+        where id = ${fromId} or merged_into = ${fromId}`,
+  );
+  await recordIdentityEvent(tx, {
+    identityId: fromId,
+    action: 'merged_into',
+    voiceprintIds: [],
+    relatedIdentityIds: [intoId],
+    ...change,
+  });
+}

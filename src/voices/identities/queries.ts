@@ -1,0 +1,388 @@
+import { type SQL, sql } from 'drizzle-orm';
+import { type Db, queryRows } from '../../db/client.ts';
+import type { AssignmentSource, IdentityKind, IdentityOrigin } from '../../db/schema.ts';
+import { LIST_LIMIT_DEFAULT } from '../../http/limits.ts';
+import { isUuid } from '../../ids.ts';
+import type { ListPosition } from '../../recordings/queries.ts';
+
+/**
+ * The SQL of the identity views and of the checks an analyst's change makes before it goes
+ * through membership.ts (the only writer of membership). Lists page by keyset on (a time in
+ * microseconds, id), newest first, with the cursor format of the recordings list.
+ */
+
+/** How many nearest identities a view shows. */
+export const NEAREST_IDENTITIES = 5;
+
+export type IdentitySummary = {
+  id: string;
+  kind: IdentityKind;
+  name: string | null;
+  accountRef: string | null;
+  /** its recordings' distinct account refs plus its own, sorted */
+  accountRefs: string[];
+  recordingCount: number;
+  voiceprintCount: number;
+  firstSeenAt: string;
+  lastSeenAt: string;
+  /** the watchlist does not exist yet: always false until it does */
+  watchlisted: boolean;
+  origin: IdentityOrigin;
+  analystEditedAt: string | null;
+  mergedInto: string | null;
+  retiredAt: string | null;
+  createdAt: string;
+  updatedAt: string;
+};
+
+type SummaryRow = {
+  id: string;
+  kind: IdentityKind;
+  name: string | null;
+  accountRef: string | null;
+  accountRefs: string[] | null;
+  recordingCount: number | string;
+  voiceprintCount: number | string;
+  firstSeenAt: Date | string;
+  lastSeenAt: Date | string;
+  origin: IdentityOrigin;
+  analystEditedAt: Date | string | null;
+  mergedInto: string | null;
+  retiredAt: Date | string | null;
+  createdAt: Date | string;
+  updatedAt: Date | string;
+  createdAtMicros: string;
+};
+
+const iso = (value: Date | string) => new Date(value).toISOString();
+const isoOrNull = (value: Date | string | null) => (value === null ? null : iso(value));
+
+function toSummary(row: SummaryRow): IdentitySummary {
+  const refs = new Set((row.accountRefs ?? []).filter((r): r is string => r !== null));
+  if (row.accountRef !== null) refs.add(row.accountRef);
+  return {
+    id: row.id,
+    kind: row.kind,
+    name: row.name,
+    accountRef: row.accountRef,
+    accountRefs: [...refs].sort(),
+    recordingCount: Number(row.recordingCount),
+    voiceprintCount: Number(row.voiceprintCount),
+    firstSeenAt: iso(row.firstSeenAt),
+    lastSeenAt: iso(row.lastSeenAt),
+    // The watchlist is the next feature; until it exists no identity is on it.
+    watchlisted: false,
+    origin: row.origin,
+    analystEditedAt: isoOrNull(row.analystEditedAt),
+    mergedInto: row.mergedInto,
+    retiredAt: isoOrNull(row.retiredAt),
+    createdAt: iso(row.createdAt),
+    updatedAt: iso(row.updatedAt),
+  };
+}
+
+/**
+ * The summary columns of `identities i`, with what its members' recordings say (one lateral
+ * aggregate over `voiceprints_identity_idx`). Seen times are the calls' `call_at` (a recording
+ * without one counts from when it was stored), and the identity's own creation when it has none.
+ */
+const summarySelect = sql`
+  select i.id, i.kind, i.name, i.account_ref as "accountRef", i.origin,
+         i.analyst_edited_at as "analystEditedAt", i.merged_into as "mergedInto", i.retired_at as "retiredAt",
+         i.created_at as "createdAt", i.updated_at as "updatedAt",
+         (extract(epoch from i.created_at) * 1000000)::bigint::text as "createdAtMicros",
+         coalesce(s.recordings, 0) as "recordingCount", coalesce(s.voiceprints, 0) as "voiceprintCount",
+         coalesce(s.first_seen, i.created_at) as "firstSeenAt", coalesce(s.last_seen, i.created_at) as "lastSeenAt",
+         s.account_refs::text[] as "accountRefs"
+  from identities i
+  left join lateral (
+    select count(distinct v.recording_id)::int as recordings, count(*)::int as voiceprints,
+           min(coalesce(r.call_at, r.created_at)) as first_seen, max(coalesce(r.call_at, r.created_at)) as last_seen,
+           array_agg(distinct r.account_ref) filter (where r.account_ref is not null) as account_refs
+    from voiceprints v join recordings r on r.id = v.recording_id
+    where v.identity_id = i.id
+  ) s on true`;
+
+/** One identity's summary, merged and retired ones included; null when there is none. */
+export async function findIdentitySummary(db: Db, id: string): Promise<IdentitySummary | null> {
+  const [row] = await queryRows<SummaryRow>(db, sql`${summarySelect} where i.id = ${id}`);
+  return row ? toSummary(row) : null;
+}
+
+export type IdentityListFilters = {
+  kind?: IdentityKind;
+  /** identities heard on this account or enrolled for it */
+  accountRef?: string;
+  /** merged and retired identities too (left out by default) */
+  includeRetired?: boolean;
+  limit?: number;
+  after?: ListPosition;
+};
+
+export type Page<T> = { items: T[]; nextCursor: string | null };
+
+/** A list cursor in the recordings list's format (`decodeListCursor` reads it). */
+export function encodeListCursor(position: ListPosition): string {
+  return Buffer.from(`${position.createdAtMicros}:${position.id}`, 'utf8').toString('base64url');
+}
+
+/**
+ * Identities newest first, one page at a time. `accountRef` matches the identity's own account and
+ * the accounts of its members' recordings (what `accountRefs` shows).
+ * @example const page = await listIdentities(db, { kind: 'fraudster', limit: 100 });
+ */
+export async function listIdentities(db: Db, filters: IdentityListFilters): Promise<Page<IdentitySummary>> {
+  const limit = filters.limit ?? LIST_LIMIT_DEFAULT;
+  const conditions: SQL[] = [sql`true`];
+  if (!filters.includeRetired) conditions.push(sql`i.retired_at is null and i.merged_into is null`);
+  if (filters.kind) conditions.push(sql`i.kind = ${filters.kind}`);
+  if (filters.accountRef !== undefined) {
+    conditions.push(sql`(i.account_ref = ${filters.accountRef} or exists (
+      select 1 from voiceprints v join recordings r on r.id = v.recording_id
+      where v.identity_id = i.id and r.account_ref = ${filters.accountRef}))`);
+  }
+  if (filters.after) {
+    conditions.push(
+      sql`(i.created_at, i.id) < (timestamptz 'epoch' + ${filters.after.createdAtMicros}::bigint * interval '1 microsecond', ${filters.after.id}::uuid)`,
+    );
+  }
+  const rows = await queryRows<SummaryRow>(
+    db,
+    sql`${summarySelect} where ${sql.join(conditions, sql` and `)}
+        order by i.created_at desc, i.id desc
+        limit ${limit + 1}`,
+  );
+  const page = rows.slice(0, limit);
+  const last = page.at(-1);
+  return {
+    items: page.map(toSummary),
+    nextCursor:
+      rows.length > limit && last ? encodeListCursor({ createdAtMicros: last.createdAtMicros, id: last.id }) : null,
+  };
+}
+
+export type NearIdentity = { identityId: string; similarity: number };
+
+/**
+ * The live identities whose centroids are nearest this one's, most similar first, itself left out.
+ * Ordered by `<=>` against the centroid alone, with a LIMIT, so that the HNSW index
+ * `identities_centroid_hnsw` answers it (retired and merged identities have no centroid, so the
+ * index does not hold them). An identity without a centroid has no neighbours.
+ */
+export async function nearestIdentities(db: Db, id: string, k = NEAREST_IDENTITIES): Promise<NearIdentity[]> {
+  const rows = await queryRows<{ identityId: string; similarity: number | string }>(
+    db,
+    sql`select n.id as "identityId", 1 - (n.centroid <=> (select centroid from identities where id = ${id})) as similarity
+        from identities n
+        where n.id <> ${id} and n.retired_at is null and n.merged_into is null
+          and exists (select 1 from identities where id = ${id} and centroid is not null)
+        order by n.centroid <=> (select centroid from identities where id = ${id})
+        limit ${k}`,
+  );
+  return rows.map((r) => ({ identityId: r.identityId, similarity: Number(r.similarity) }));
+}
+
+export type IdentityVoiceprint = {
+  voiceprintId: string;
+  recordingId: string;
+  speakerLabel: string;
+  accountRef: string | null;
+  channel: string | null;
+  callAt: string | null;
+  speechSeconds: number;
+  meanPSpoofed: number | null;
+  assignedBy: AssignmentSource | null;
+  assignedAt: string | null;
+};
+
+/**
+ * An identity's voiceprints, latest call first (a recording without `call_at` by when it was
+ * stored), one page at a time.
+ */
+export async function listIdentityVoiceprints(
+  db: Db,
+  identityId: string,
+  page: { limit?: number; after?: ListPosition },
+): Promise<Page<IdentityVoiceprint>> {
+  const limit = page.limit ?? LIST_LIMIT_DEFAULT;
+  const seen = sql`coalesce(r.call_at, r.created_at)`;
+  const after = page.after
+    ? sql`and (${seen}, v.id) < (timestamptz 'epoch' + ${page.after.createdAtMicros}::bigint * interval '1 microsecond', ${page.after.id}::uuid)`
+    : sql``;
+  const rows = await queryRows<{
+    voiceprintId: string;
+    recordingId: string;
+    speakerLabel: string;
+    accountRef: string | null;
+    channel: string | null;
+    callAt: Date | string | null;
+    speechSeconds: number | string;
+    meanPSpoofed: number | string | null;
+    assignedBy: AssignmentSource | null;
+    assignedAt: Date | string | null;
+    seenMicros: string;
+  }>(
+    db,
+    sql`select v.id as "voiceprintId", v.recording_id as "recordingId", v.speaker_label as "speakerLabel",
+               r.account_ref as "accountRef", r.channel, r.call_at as "callAt", v.speech_seconds as "speechSeconds",
+               v.mean_p_spoofed as "meanPSpoofed", v.assigned_by as "assignedBy", v.assigned_at as "assignedAt",
+               (extract(epoch from ${seen}) * 1000000)::bigint::text as "seenMicros"
+        from voiceprints v join recordings r on r.id = v.recording_id
+        where v.identity_id = ${identityId} ${after}
+        order by ${seen} desc, v.id desc
+        limit ${limit + 1}`,
+  );
+  const items = rows.slice(0, limit);
+  const last = items.at(-1);
+  return {
+    items: items.map(({ seenMicros: _, ...v }) => ({
+      ...v,
+      callAt: isoOrNull(v.callAt),
+      speechSeconds: Number(v.speechSeconds),
+      meanPSpoofed: v.meanPSpoofed === null ? null : Number(v.meanPSpoofed),
+      assignedAt: isoOrNull(v.assignedAt),
+    })),
+    nextCursor:
+      rows.length > limit && last
+        ? encodeListCursor({ createdAtMicros: last.seenMicros, id: last.voiceprintId })
+        : null,
+  };
+}
+
+export type IdentityHistoryEntry = {
+  id: string;
+  action: string;
+  voiceprintIds: string[];
+  relatedIdentityIds: string[];
+  reason: string | null;
+  source: 'api' | 'cli' | 'system';
+  keyId: string | null;
+  requestId: string | null;
+  createdAt: string;
+};
+
+/** An identity's history, newest first, one page at a time (`identity_events_identity_idx`). */
+export async function listIdentityHistory(
+  db: Db,
+  identityId: string,
+  page: { limit?: number; after?: ListPosition },
+): Promise<Page<IdentityHistoryEntry>> {
+  const limit = page.limit ?? LIST_LIMIT_DEFAULT;
+  const after = page.after
+    ? sql`and (e.created_at, e.id) < (timestamptz 'epoch' + ${page.after.createdAtMicros}::bigint * interval '1 microsecond', ${page.after.id}::uuid)`
+    : sql``;
+  const rows = await queryRows<{
+    id: string;
+    action: string;
+    voiceprintIds: string[];
+    relatedIdentityIds: string[];
+    reason: string | null;
+    source: 'api' | 'cli' | 'system';
+    keyId: string | null;
+    requestId: string | null;
+    createdAt: Date | string;
+    createdAtMicros: string;
+  }>(
+    db,
+    sql`select e.id, e.action, e.voiceprint_ids::text[] as "voiceprintIds",
+               e.related_identity_ids::text[] as "relatedIdentityIds", e.reason, e.source, e.key_id as "keyId",
+               e.request_id as "requestId", e.created_at as "createdAt",
+               (extract(epoch from e.created_at) * 1000000)::bigint::text as "createdAtMicros"
+        from identity_events e
+        where e.identity_id = ${identityId} ${after}
+        order by e.created_at desc, e.id desc
+        limit ${limit + 1}`,
+  );
+  const items = rows.slice(0, limit);
+  const last = items.at(-1);
+  return {
+    items: items.map(({ createdAtMicros: _, ...e }) => ({ ...e, createdAt: iso(e.createdAt) })),
+    nextCursor:
+      rows.length > limit && last ? encodeListCursor({ createdAtMicros: last.createdAtMicros, id: last.id }) : null,
+  };
+}
+
+/** What an analyst's change checks about one identity, read under a row lock. */
+export type LockedIdentity = {
+  id: string;
+  kind: IdentityKind;
+  accountRef: string | null;
+  mergedInto: string | null;
+  retiredAt: Date | string | null;
+};
+
+/**
+ * Locks these identities (in id order, so that two changes never wait on each other in a cycle)
+ * and returns those that exist.
+ */
+export async function lockIdentities(tx: Db, candidates: readonly string[]): Promise<LockedIdentity[]> {
+  // what is not a uuid names no row (and would make the cast throw)
+  const ids = candidates.filter(isUuid);
+  if (ids.length === 0) return [];
+  return queryRows<LockedIdentity>(
+    tx,
+    sql`select id, kind, account_ref as "accountRef", merged_into as "mergedInto", retired_at as "retiredAt"
+        from identities where id = any(${sql.param([...ids])}::uuid[])
+        order by id for update`,
+  );
+}
+
+/** What an analyst's change checks about one voiceprint, read under a row lock. */
+export type LockedVoiceprint = {
+  id: string;
+  identityId: string | null;
+  speechSeconds: number;
+  meanPSpoofed: number | null;
+};
+
+/** Locks these voiceprints (in id order) and returns those that exist. */
+export async function lockVoiceprints(tx: Db, candidates: readonly string[]): Promise<LockedVoiceprint[]> {
+  const ids = candidates.filter(isUuid);
+  if (ids.length === 0) return [];
+  const rows = await queryRows<{
+    id: string;
+    identityId: string | null;
+    speechSeconds: number | string;
+    meanPSpoofed: number | string | null;
+  }>(
+    tx,
+    sql`select id, identity_id as "identityId", speech_seconds as "speechSeconds", mean_p_spoofed as "meanPSpoofed"
+        from voiceprints where id = any(${sql.param([...ids])}::uuid[])
+        order by id for update`,
+  );
+  return rows.map((r) => ({
+    ...r,
+    speechSeconds: Number(r.speechSeconds),
+    meanPSpoofed: r.meanPSpoofed === null ? null : Number(r.meanPSpoofed),
+  }));
+}
+
+/** The voiceprints of these identities, locked (in id order): what a merge moves. */
+export async function lockMembers(tx: Db, identityIds: readonly string[]): Promise<LockedVoiceprint[]> {
+  if (identityIds.length === 0) return [];
+  const rows = await queryRows<{ id: string }>(
+    tx,
+    sql`select id from voiceprints where identity_id = any(${sql.param([...identityIds])}::uuid[]) order by id`,
+  );
+  return lockVoiceprints(
+    tx,
+    rows.map((r) => r.id),
+  );
+}
+
+/** How many voiceprints each of these identities holds now. */
+export async function memberCounts(tx: Db, identityIds: readonly string[]): Promise<Map<string, number>> {
+  if (identityIds.length === 0) return new Map();
+  const rows = await queryRows<{ identityId: string; n: number | string }>(
+    tx,
+    sql`select identity_id as "identityId", count(*)::int as n from voiceprints
+        where identity_id = any(${sql.param([...identityIds])}::uuid[]) group by identity_id`,
+  );
+  return new Map(rows.map((r) => [r.identityId, Number(r.n)]));
+}
+
+/** Whether an identity with this id exists (merged and retired ones included). */
+export async function identityExists(db: Db, id: string): Promise<boolean> {
+  const rows = await queryRows<{ id: string }>(db, sql`select id from identities where id = ${id}`);
+  return rows.length > 0;
+}
