@@ -12,6 +12,7 @@ import { keyRoutes } from '../keys/routes.ts';
 import { recordingRoutes } from '../recordings/routes.ts';
 import { statsRoutes } from '../stats/routes.ts';
 import { identityRoutes } from '../voices/identities/routes.ts';
+import { voiceRoutes } from '../voices/routes.ts';
 import { mountDocs } from './docs.ts';
 import type { AppDeps } from './env.ts';
 import { type ProblemCode, problem, problemCodes, problemResponses } from './problems.ts';
@@ -77,6 +78,7 @@ export function createApp(deps: AppDeps) {
   app.route('/', recordingRoutes());
   app.route('/', keyRoutes());
   app.route('/', identityRoutes());
+  app.route('/', voiceRoutes());
   app.route('/', statsRoutes());
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
