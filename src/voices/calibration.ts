@@ -322,7 +322,7 @@ async function countVoiceprints(db: Db): Promise<number> {
     sql`select greatest(reltuples, 0)::bigint as n from pg_class where oid = 'voiceprints'::regclass`,
   );
   const estimated = Number(estimate?.n ?? 0);
-  if (estimated > 100_000) return estimated;
+  if (estimated > 10_000) return estimated;
   const [exact] = await queryRows<{ n: number | string }>(db, sql`select count(*)::bigint as n from voiceprints`);
   return Number(exact?.n ?? 0);
 }
