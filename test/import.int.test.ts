@@ -199,7 +199,7 @@ describe(`import on ${engine}`, () => {
   });
 });
 
-describe(`./voxtrace import on ${engine}`, () => {
+describe(`./voxtrace import on ${engine}`, { timeout: CLI_TIMEOUT_MS }, () => {
   it('prints one JSON line per file, goes on after a rejected file, exits 1, then 0 when all are stored', async () => {
     const target = await createCliTarget();
     try {
