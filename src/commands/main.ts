@@ -2,11 +2,13 @@ import { Command } from 'commander';
 import { registerAnalyze } from './analyze.ts';
 import { registerDemo } from './demo.ts';
 import { registerDemoData } from './demo-data.ts';
+import { registerEval } from './eval.ts';
 import { registerIdentities } from './identities.ts';
 import { registerImport } from './import.ts';
 import { registerIngest } from './ingest.ts';
 import { registerKeys } from './keys.ts';
 import { registerMigrate } from './migrate.ts';
+import { registerRecluster } from './recluster.ts';
 import { reportError } from './report.ts';
 import { registerServe } from './serve.ts';
 import { registerStandin } from './standin.ts';
@@ -37,6 +39,8 @@ export function buildProgram(): Command {
     registerStandin,
     registerDemoData,
     registerKeys,
+    registerRecluster,
+    registerEval,
     registerIdentities,
     registerTest,
   ]) {

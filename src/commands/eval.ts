@@ -1,0 +1,67 @@
+import path from 'node:path';
+import type { Command } from 'commander';
+import { loadConfig } from '../config.ts';
+import { createLogger } from '../log.ts';
+import { err, out, UsageError } from './support.ts';
+
+/** `eval voices` (later evals join it): measured figures written to bench/results/. */
+export function registerEval(program: Command) {
+  const evaluate = program.command('eval').description('evaluate a feature on a synthetic corpus with known truth');
+  evaluate
+    .command('voices')
+    .description(
+      'speaker verification, identification and identity clustering (online and batch) on a synthetic corpus; writes bench/results/voices-eval.json',
+    )
+    .option('--seed <n>', 'the corpus seed (figures are reported on a seed other than the tuning one)', '2')
+    .option('--tune-seed <n>', 'the seed the thresholds were tuned on', '1')
+    .option('--speakers <n>', 'customers in the corpus (≥ 2,000 for the reported figures)', '2000')
+    .option('--pglite', 'run on embedded PGlite (default: a fresh database on TEST_DATABASE_URL or DATABASE_URL)')
+    .option('--bench-dir <dir>', 'where results/voices-eval.json and README.md are written', 'bench')
+    .action(async (opts: { seed: string; tuneSeed: string; speakers: string; pglite?: boolean; benchDir: string }) => {
+      const whole = (name: string, value: string, min: number) => {
+        const n = Number(value);
+        if (!Number.isInteger(n) || n < min)
+          throw new UsageError(`${name} must be a whole number ≥ ${min}, got ${value}`);
+        return n;
+      };
+      const seed = whole('--seed', opts.seed, 0);
+      const tuneSeed = whole('--tune-seed', opts.tuneSeed, 0);
+      const speakers = whole('--speakers', opts.speakers, 5);
+      const config = loadConfig();
+      const serverUrl = opts.pglite ? null : process.env.TEST_DATABASE_URL || config.databaseUrl || null;
+      // loaded here: only this command needs the eval, the bench helpers and the voice search
+      const [{ withFreshDatabase }, { runVoicesEval }, { recordResult }, { describeMachine }] = await Promise.all([
+        import('../eval/voices/database.ts'),
+        import('../eval/voices/run.ts'),
+        import('../../bench/support/results.ts'),
+        import('../../bench/support/machine.ts'),
+      ]);
+      const started = performance.now();
+      const { figures, machine } = await withFreshDatabase(serverUrl, async (database) => {
+        err(`eval voices: seed ${seed} (thresholds tuned on seed ${tuneSeed}), ${database.description}`);
+        const figures = await runVoicesEval(database, {
+          seed,
+          tuneSeed,
+          speakers,
+          settings: config.voices,
+          log: createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel),
+          progress: (line) => err(`eval voices: ${line}`),
+        });
+        return { figures, machine: await describeMachine(database) };
+      });
+      const command = `./voxtrace eval voices --seed ${seed} --tune-seed ${tuneSeed} --speakers ${speakers}${opts.pglite ? ' --pglite' : ''}`;
+      const { batch, online } = figures.clustering;
+      const { file } = recordResult(path.resolve(opts.benchDir), {
+        name: 'voices-eval',
+        command,
+        machine,
+        figures: { ...figures, seconds: Math.round((performance.now() - started) / 100) / 10 },
+        summary:
+          `seed ${seed}: EER ${(figures.verification.eer * 100).toFixed(2)} %, F1 batch ${batch.pairwise.f1} / online ${online.pairwise.f1}, ` +
+          `B³ precision ${batch.bcubed.precision} / ${online.bcubed.precision}` +
+          (figures.missed.length ? `; missed: ${figures.missed.join('; ')}` : '; all targets met'),
+      });
+      out(`wrote ${file}`);
+      for (const t of figures.targets) out(`${t.met ? 'met   ' : 'MISSED'} ${t.name}: ${t.value}`);
+    });
+}

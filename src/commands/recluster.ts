@@ -1,0 +1,37 @@
+import type { Command } from 'commander';
+import { CLI_ACTOR } from '../audit/audit.ts';
+import { type ReclusterSummary, reclusterVoices } from '../voices/identities/recluster.ts';
+import { out, withContext } from './support.ts';
+
+/** `recluster voices` (and, later, `recluster spoofs`): batch re-derivation of what clustering found. */
+export function registerRecluster(program: Command) {
+  const recluster = program
+    .command('recluster')
+    .description('re-derive what clustering found, over the whole database (voices now; spoofs later)');
+  recluster
+    .command('voices')
+    .description(
+      'recluster the unknown voice identities over the kNN graph, keeping ids stable and leaving alone what an analyst made',
+    )
+    .option('--json', 'the summary as JSON, with every changed id')
+    .action((opts: { json?: boolean }) =>
+      withContext(async (ctx) => {
+        const summary = await reclusterVoices(ctx.db, ctx.config.voices, CLI_ACTOR);
+        if (opts.json) out(JSON.stringify(summary));
+        else for (const line of summaryLines(summary)) out(line);
+      }),
+    );
+}
+
+function summaryLines(s: ReclusterSummary): string[] {
+  const ids = (label: string, list: string[]) => (list.length ? [`${label}: ${list.join(' ')}`] : []);
+  return [
+    `reclustered ${s.voiceprints} voiceprints into ${s.clusters} unknown identities in ${(s.ms / 1000).toFixed(1)} s: ` +
+      `${s.created.length} created, ${s.grown.length} grown, ${s.shrunk.length} shrunk, ${s.retired.length} retired, ` +
+      `${s.unchanged} unchanged; ${s.moved} voiceprints moved, ${s.unassigned} unassigned`,
+    ...ids('created', s.created),
+    ...ids('grown', s.grown),
+    ...ids('shrunk', s.shrunk),
+    ...ids('retired', s.retired),
+  ];
+}
