@@ -54,7 +54,8 @@ beforeAll(async () => {
     .update(voiceprints)
     .set({ identityId: staffId, assignedBy: 'analyst' })
     .where(sql`${voiceprints.id} = any(${sql.param(agentPrints)}::uuid[])`);
-  for (const table of ['recordings', 'voiceprints', 'identities']) await database.db.execute(sql.raw(`analyze ${table}`));
+  for (const table of ['recordings', 'voiceprints', 'identities'])
+    await database.db.execute(sql.raw(`analyze ${table}`));
 }, 120_000);
 afterAll(async () => {
   await database?.close();
@@ -325,5 +326,42 @@ describe(`the impostor cohort on ${engine}`, () => {
     expect(above / pairs).toBeLessThan(0.02);
     const rows = await queryRows<{ n: number }>(database.db, sql`select count(*)::int as n from voice_calibrations`);
     expect(rows[0]?.n).toBe(1);
+  });
+});
+
+describe(`AS-norm on ${engine} (after the cohort above was drawn)`, () => {
+  it('restates scores against the cohort: the caller still `same`, others not', async () => {
+    const answer = await searchOk({ query: { voiceprintId: callerPrint(15).id }, k: 6, asNorm: true });
+    expect(answer.items).toHaveLength(6);
+    expect(answer.items.every((i) => typeof i.normalisedScore === 'number')).toBe(true);
+    const same = answer.items.filter((i) => speakerOf.get(i.voiceprintId) === 'caller-15');
+    expect(same).toHaveLength(3);
+    expect(same.every((i) => i.verdict === 'same')).toBe(true);
+    expect(
+      answer.items.filter((i) => speakerOf.get(i.voiceprintId) !== 'caller-15').every((i) => i.verdict !== 'same'),
+    ).toBe(true);
+    const scores = answer.items.map((i) => i.score);
+    expect(scores).toEqual([...scores].sort((a, b) => b - a));
+  });
+
+  it('is a conflict while there is no cohort', async () => {
+    const empty = await createTestDatabase();
+    try {
+      const created = await createApiKey(empty.db, { scope: 'read' }, CLI_ACTOR);
+      const [call] = await seedCalls(empty.db, [{ speakers: [{ speakerId: 'someone' }] }]);
+      const response = await testApp(empty.db).request('/v1/voices/compare', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${created.key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          a: { voiceprintId: call?.voiceprints[0]?.id },
+          b: { voiceprintId: call?.voiceprints[0]?.id },
+          asNorm: true,
+        }),
+      });
+      const problem = await expectProblem(response, 409, 'conflict');
+      expect(problem.detail).toMatch(/^asNorm: .*too few voiceprints/);
+    } finally {
+      await empty.close();
+    }
   });
 });

@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import pgvector from 'pgvector';
 import { type Db, queryRows } from '../db/client.ts';
-import { SPEAKER_DIMENSIONS, voiceCalibrations } from '../db/schema.ts';
+import { voiceCalibrations } from '../db/schema.ts';
 
 /**
  * What a similarity means: the false-accept rate (FAR) of calling two voiceprints the same voice
@@ -47,7 +47,15 @@ export type Calibration = {
   far(similarity: number): number;
   /** the lowest similarity whose FAR is ≤ `far` */
   similarityAtFar(far: number): number;
+  /** adaptive score normalisation against the cohort (as-norm.ts); null for the prior */
+  asNorm: { topN: number; cohortIds: string[]; far(normalisedScore: number): number } | null;
 };
+
+/** How many of a voice's nearest cohort members describe it in AS-norm (top-N). */
+export const AS_NORM_TOP_N = 100;
+
+/** The AS-norm part of a stored model: the cohort's ids and the tail of normalised impostor scores. */
+type AsNormModel = { topN: number; cohortIds: string[]; tail: TailModel };
 
 /** The tail model as stored in `voice_calibrations.model`. */
 type TailModel = {
@@ -77,7 +85,7 @@ export function verdictOf(far: number): Verdict {
 export async function currentCalibration(db: Db): Promise<Calibration> {
   const [row] = await db.select().from(voiceCalibrations).orderBy(sql`${voiceCalibrations.createdAt} desc`).limit(1);
   if (!row) return priorCalibration(0);
-  return fromModel(row.model as unknown as TailModel, {
+  return fromModel(row.model as unknown as TailModel & { asNorm?: AsNormModel }, {
     method: row.method,
     voiceprintCount: row.voiceprintCount,
     cohortSize: row.cohortSize,
@@ -99,7 +107,7 @@ export async function refreshCalibration(db: Db): Promise<Calibration> {
     return prior;
   }
   const impostors = impostorSimilarities(cohort);
-  const model = tailModel(impostors);
+  const model = { ...tailModel(impostors), asNorm: asNormModel(cohort) };
   await storeCalibration(db, 'cohort', voiceprintCount, cohort.length, impostors.length, model);
   return fromModel(model, {
     method: 'cohort',
@@ -167,15 +175,72 @@ export function impostorSimilarities(cohort: readonly CohortMember[]): Float32Ar
     const a = cohort[i] as CohortMember;
     for (let j = i + 1; j < cohort.length; j++) {
       const b = cohort[j] as CohortMember;
-      if (a.recordingId === b.recordingId) continue;
-      if (a.identityId !== null && a.identityId === b.identityId) continue;
-      if (a.accountRef !== null && a.accountRef === b.accountRef) continue;
-      let dot = 0;
-      for (let d = 0; d < SPEAKER_DIMENSIONS; d++) dot += (a.unit[d] as number) * (b.unit[d] as number);
-      out[n++] = dot;
+      if (!surelyTwoPeople(a, b)) continue;
+      out[n++] = dot(a.unit, b.unit);
     }
   }
   return out.subarray(0, n);
+}
+
+function surelyTwoPeople(a: CohortMember, b: CohortMember): boolean {
+  if (a.recordingId === b.recordingId) return false;
+  if (a.identityId !== null && a.identityId === b.identityId) return false;
+  return a.accountRef === null || a.accountRef !== b.accountRef;
+}
+
+function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let sum = 0;
+  for (let d = 0; d < a.length; d++) sum += (a[d] as number) * (b[d] as number);
+  return sum;
+}
+
+/**
+ * A voice's AS-norm statistics: mean and spread of its AS_NORM_TOP_N highest similarities to the
+ * cohort (the impostors most like it).
+ */
+export function topStats(similarities: Float32Array | number[], topN = AS_NORM_TOP_N): { mean: number; sd: number } {
+  const top = Float32Array.from(similarities).sort().reverse().subarray(0, Math.min(topN, similarities.length));
+  let mean = 0;
+  for (const s of top) mean += s;
+  mean /= Math.max(1, top.length);
+  let variance = 0;
+  for (const s of top) variance += (s - mean) ** 2;
+  return { mean, sd: Math.max(1e-3, Math.sqrt(variance / Math.max(1, top.length))) };
+}
+
+/** The symmetric AS-norm score of similarity `s` between voices with statistics `a` and `b`. */
+export function asNormScore(s: number, a: { mean: number; sd: number }, b: { mean: number; sd: number }): number {
+  return 0.5 * ((s - a.mean) / a.sd + (s - b.mean) / b.sd);
+}
+
+/**
+ * The cohort's own impostor pairs, AS-normalised (each member's statistics from the other members
+ * that are surely someone else), and their tail: what a normalised score's FAR is read from.
+ */
+function asNormModel(cohort: readonly CohortMember[]): AsNormModel {
+  const n = cohort.length;
+  // the full similarity matrix, NaN where a pair may be one person (n = 2,000: 16 MB)
+  const matrix = new Float32Array(n * n).fill(Number.NaN);
+  for (let i = 0; i < n; i++) {
+    for (let j = i + 1; j < n; j++) {
+      if (!surelyTwoPeople(cohort[i] as CohortMember, cohort[j] as CohortMember)) continue;
+      const s = dot((cohort[i] as CohortMember).unit, (cohort[j] as CohortMember).unit);
+      matrix[i * n + j] = s;
+      matrix[j * n + i] = s;
+    }
+  }
+  const stats = Array.from({ length: n }, (_, i) =>
+    topStats(matrix.subarray(i * n, (i + 1) * n).filter((s) => !Number.isNaN(s))),
+  );
+  const normalised: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const a = stats[i] as { mean: number; sd: number };
+    for (let j = i + 1; j < n; j++) {
+      const s = matrix[i * n + j] as number;
+      if (!Number.isNaN(s)) normalised.push(asNormScore(s, a, stats[j] as { mean: number; sd: number }));
+    }
+  }
+  return { topN: AS_NORM_TOP_N, cohortIds: cohort.map((m) => m.id), tail: tailModel(Float32Array.from(normalised)) };
 }
 
 /**
@@ -228,7 +293,19 @@ function gaussianSlope(s: number, mean: number, sd: number): number {
   return -(z / sd) / Math.LN10;
 }
 
-function fromModel(model: TailModel, meta: Omit<Calibration, 'far' | 'similarityAtFar'>): Calibration {
+function fromModel(
+  model: TailModel & { asNorm?: AsNormModel },
+  meta: Omit<Calibration, 'far' | 'similarityAtFar' | 'asNorm'>,
+): Calibration {
+  const curve = tailCurve(model);
+  const asNorm = model.asNorm
+    ? { topN: model.asNorm.topN, cohortIds: model.asNorm.cohortIds, far: tailCurve(model.asNorm.tail).far }
+    : null;
+  return { ...meta, ...curve, asNorm };
+}
+
+/** Reading a tail model: FAR at a score, and the score at a FAR. */
+function tailCurve(model: TailModel): Pick<Calibration, 'far' | 'similarityAtFar'> {
   const { similarities, logFars, slope } = model;
   const top = similarities[0] as number;
   const far = (similarity: number): number => {
@@ -263,7 +340,7 @@ function fromModel(model: TailModel, meta: Omit<Calibration, 'far' | 'similarity
     }
     return similarities[similarities.length - 1] as number;
   };
-  return { ...meta, far, similarityAtFar };
+  return { far, similarityAtFar };
 }
 
 /** The prior as a tail model: the normal distribution's tail at the same log10 FAR steps. */
@@ -333,7 +410,7 @@ async function storeCalibration(
   voiceprintCount: number,
   cohortSize: number,
   pairCount: number,
-  model: TailModel,
+  model: TailModel & { asNorm?: AsNormModel },
 ): Promise<void> {
   await db.insert(voiceCalibrations).values({ method, voiceprintCount, cohortSize, pairCount, model });
 }

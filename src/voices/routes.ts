@@ -22,6 +22,7 @@ export const voiceMatchSchema = z
     score: z.number().openapi({ description: '−log10(far), capped at 6' }),
     far: z.number().openapi({ description: 'false-accept rate at this similarity, from the impostor cohort' }),
     verdict,
+    normalisedScore: z.number().optional().openapi({ description: 'with asNorm: the AS-norm score far was read from' }),
   })
   .openapi('VoiceMatch');
 
@@ -44,7 +45,13 @@ export const voiceSearchAnswerSchema = z
 export type VoiceSearchResponse = z.infer<typeof voiceSearchAnswerSchema>;
 
 export const voiceCompareAnswerSchema = z
-  .object({ similarity: z.number(), score: z.number(), far: z.number(), verdict })
+  .object({
+    similarity: z.number(),
+    score: z.number(),
+    far: z.number(),
+    verdict,
+    normalisedScore: z.number().optional(),
+  })
   .openapi('VoiceCompareAnswer');
 export type VoiceCompareResponse = z.infer<typeof voiceCompareAnswerSchema>;
 
@@ -64,7 +71,7 @@ export const searchVoicesRoute = createRoute({
       description: 'The nearest voiceprints, and how they were found',
       content: { 'application/json': { schema: voiceSearchAnswerSchema } },
     },
-    ...problemResponses('validation', 'unauthorized', 'forbidden', 'not-found'),
+    ...problemResponses('validation', 'unauthorized', 'forbidden', 'not-found', 'conflict'),
   },
 });
 
@@ -80,7 +87,7 @@ export const compareVoicesRoute = createRoute({
       description: 'Similarity and what it means',
       content: { 'application/json': { schema: voiceCompareAnswerSchema } },
     },
-    ...problemResponses('validation', 'unauthorized', 'forbidden', 'not-found'),
+    ...problemResponses('validation', 'unauthorized', 'forbidden', 'not-found', 'conflict'),
   },
 });
 

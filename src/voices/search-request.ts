@@ -55,6 +55,7 @@ export const voiceSearchSchema = z
     includeStaff: z.boolean().default(false),
     filter: voiceFilterSchema.optional(),
     efSearch: z.number().int().min(1).max(1000).optional(),
+    asNorm: z.boolean().default(false),
   })
   .strict()
   .superRefine((body, ctx) => {
@@ -84,7 +85,9 @@ export const voiceSearchSchema = z
 export type VoiceSearchBody = z.input<typeof voiceSearchSchema>;
 export type VoiceSearchRequest = z.output<typeof voiceSearchSchema>;
 
-export const voiceCompareSchema = z.object({ a: voiceQuerySchema, b: voiceQuerySchema }).strict();
+export const voiceCompareSchema = z
+  .object({ a: voiceQuerySchema, b: voiceQuerySchema, asNorm: z.boolean().default(false) })
+  .strict();
 export type VoiceCompareRequest = z.infer<typeof voiceCompareSchema>;
 
 /**

@@ -3,6 +3,7 @@ import type { Db } from '../db/client.ts';
 import type { IdentityKind } from '../db/schema.ts';
 import { withTransaction } from '../db/transaction.ts';
 import { type KnnFilter, type KnnPlan, nearestNeighbours, speakerSpace } from '../search/knn.ts';
+import { asNormalise } from './as-norm.ts';
 import { type Calibration, currentCalibration, scoreOf, type Verdict, verdictOf } from './calibration.ts';
 import { anyStaffIdentity, embeddingsOf } from './queries.ts';
 import { type ResolvedVoice, resolveVoiceQuery } from './resolve.ts';
@@ -33,6 +34,8 @@ export type VoiceMatch = {
   score: number;
   far: number;
   verdict: Verdict;
+  /** with `asNorm`: the AS-norm score that `far` and `score` were read from */
+  normalisedScore?: number;
 };
 
 export type VoiceSearchAnswer = {
@@ -59,9 +62,10 @@ export async function searchVoices(db: Db, body: unknown, actor: Actor): Promise
     const filter = await knnFilter(tx, request, [...positives, ...negatives]);
     const calibration = await currentCalibration(tx);
     const found = await searchWithNegatives(tx, target, negatives, request, filter);
-    // score falls with similarity, so minScore keeps a prefix of the k nearest: still complete
+    const normalised = request.asNorm ? await asNormalise(tx, calibration, target, found.neighbours) : null;
+    // score falls with similarity (AS-norm aside), so minScore keeps a prefix of the k nearest
     const items = found.neighbours
-      .map((n) => toMatch(n, calibration))
+      .map((n) => toMatch(n, calibration, normalised?.get(n.id)))
       .filter((m) => request.minScore === undefined || m.score >= request.minScore)
       .sort((a, b) => b.score - a.score || b.similarity - a.similarity);
     await recordAudit(tx, actor, {
@@ -88,21 +92,30 @@ export async function compareVoices(
   db: Db,
   body: unknown,
   actor: Actor,
-): Promise<{ similarity: number; score: number; far: number; verdict: Verdict }> {
+): Promise<{ similarity: number; score: number; far: number; verdict: Verdict; normalisedScore?: number }> {
   const request: VoiceCompareRequest = parseRequest(voiceCompareSchema, body);
   return withTransaction(db, async (tx) => {
     const a = await resolveVoiceQuery(tx, request.a, 'a');
     const b = await resolveVoiceQuery(tx, request.b, 'b');
     const similarity = round(dot(a.unit, b.unit));
     const calibration = await currentCalibration(tx);
-    const far = calibration.far(similarity);
+    const normalised = request.asNorm
+      ? (await asNormalise(tx, calibration, a.unit, [{ id: 'b', similarity, unit: b.unit }])).get('b')
+      : undefined;
+    const far = normalised ? normalised.far : calibration.far(similarity);
     await recordAudit(tx, actor, {
       action: 'voice.compare',
       targetIds: [a, b].flatMap((v) => (v.voiceprintId ? [v.voiceprintId] : [])),
       params: { a: a.reference, b: b.reference },
       resultCount: 1,
     });
-    return { similarity, score: scoreOf(far), far: roundFar(far), verdict: verdictOf(far) };
+    return {
+      similarity,
+      score: scoreOf(far),
+      far: roundFar(far),
+      verdict: verdictOf(far),
+      ...(normalised ? { normalisedScore: normalised.normalisedScore } : {}),
+    };
   });
 }
 
@@ -172,9 +185,13 @@ async function searchWithNegatives(
   }
 }
 
-function toMatch(n: Record<string, unknown> & { similarity: number }, calibration: Calibration): VoiceMatch {
+function toMatch(
+  n: Record<string, unknown> & { similarity: number },
+  calibration: Calibration,
+  normalised?: { normalisedScore: number; far: number },
+): VoiceMatch {
   const similarity = round(n.similarity);
-  const far = calibration.far(similarity);
+  const far = normalised ? normalised.far : calibration.far(similarity);
   return {
     voiceprintId: String(n.id),
     recordingId: String(n.recordingId),
@@ -188,6 +205,7 @@ function toMatch(n: Record<string, unknown> & { similarity: number }, calibratio
     score: scoreOf(far),
     far: roundFar(far),
     verdict: verdictOf(far),
+    ...(normalised ? { normalisedScore: normalised.normalisedScore } : {}),
   };
 }
 
