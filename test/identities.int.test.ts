@@ -6,6 +6,7 @@ import { auditEvents, identities, identityEvents, recordings, voiceprints } from
 import { withTransaction } from '../src/db/transaction.ts';
 import { createApiKey } from '../src/keys/keys.ts';
 import { createIdentity } from '../src/voices/identities/membership.ts';
+import { nearestIdentitiesQuery } from '../src/voices/identities/queries.ts';
 import { testApp } from './support/app.ts';
 import { createTestDatabase, engine, type TestDatabase } from './support/db.ts';
 import { expectProblem } from './support/http.ts';
@@ -592,6 +593,14 @@ describe(`identities on ${engine}`, () => {
     const part = must((await allIdentitiesFull('kind=customer&accountRef=acc-0003')).find((i) => i.id !== customer.id));
     expect(must(nearest[0]).identityId).toBe(part.id);
     expect(must(nearest[0]).similarity).toBeGreaterThan(0.4);
+
+    // the query is one the HNSW index answers (on this small table the planner would rather scan)
+    const plan = await withTransaction(database.db, async (tx) => {
+      await tx.execute(sql`set local enable_seqscan = off`);
+      const rows = await queryRows<Record<string, string>>(tx, sql`explain ${nearestIdentitiesQuery(customer.id, 5)}`);
+      return rows.map((r) => Object.values(r).join(' ')).join('\n');
+    });
+    expect(plan).toMatch(/Index Scan using identities_centroid_hnsw/);
   });
 
   it('audits every view with the key, the request and the ids it showed', async () => {
@@ -617,6 +626,37 @@ describe(`identities on ${engine}`, () => {
     };
     expect(must(entries[2]).targetIds).toEqual([customer.id, ...shown.items.map((v) => v.voiceprintId)]);
     expect(must(entries[0]).targetIds[0]).toBe(customer.id);
+  });
+
+  it('enrols from voiceprints of other identities: history on both sides, an emptied one merged into the new', async () => {
+    const [v1, v2, v3] = ids(of('cust-0001'));
+    const holder = await unknownIdentity([must(v1), must(v2), must(v3)]);
+    const customer = await created({
+      kind: 'customer',
+      accountRef: 'acc-0001',
+      voiceprintIds: [v1, v2],
+      reason: 'called in, verified',
+    });
+    expect((await history(customer.id))[0]).toMatchObject({ action: 'created', relatedIdentityIds: [holder] });
+    const left = await view(holder);
+    expect(left).toMatchObject({ voiceprintCount: 1, mergedInto: null, retiredAt: null });
+    expect(left.analystEditedAt).not.toBeNull();
+    expect((await history(holder))[0]).toMatchObject({
+      action: 'moved_out',
+      voiceprintIds: expect.arrayContaining([v1, v2]),
+      relatedIdentityIds: [customer.id],
+      reason: 'called in, verified',
+      keyId: writer.id,
+    });
+
+    // the last voiceprint too: the holder is left empty, and points at the identity that took it
+    const staff = await created({ kind: 'staff', voiceprintIds: [v3, ...ids(of('agent-001')).slice(1)], reason: 'r' });
+    const emptied = await view(holder);
+    expect(emptied).toMatchObject({ voiceprintCount: 0, mergedInto: staff.id, nearest: [] });
+    expect(emptied.retiredAt).not.toBeNull();
+    expect((await history(holder)).map((e) => e.action).slice(0, 2)).toEqual(
+      expect.arrayContaining(['moved_out', 'merged_into']),
+    );
   });
 
   it('answers 404 for unknown and malformed ids on every endpoint, without an audit entry', async () => {

@@ -165,21 +165,33 @@ export type NearIdentity = { identityId: string; similarity: number };
 
 /**
  * The live identities whose centroids are nearest this one's, most similar first, itself left out.
- * Ordered by `<=>` against the centroid alone, with a LIMIT, so that the HNSW index
- * `identities_centroid_hnsw` answers it (retired and merged identities have no centroid, so the
- * index does not hold them). An identity without a centroid has no neighbours.
+ * Ordered by `<=>` against the centroid alone, with a LIMIT and no other filter, so that the HNSW
+ * index `identities_centroid_hnsw` answers it: retired and merged identities have no centroid
+ * (membership.ts clears it with the last member), so the index holds live identities only; the
+ * outer filter only keeps that promise should a row ever break it. An identity without a centroid
+ * has no neighbours.
  */
 export async function nearestIdentities(db: Db, id: string, k = NEAREST_IDENTITIES): Promise<NearIdentity[]> {
-  const rows = await queryRows<{ identityId: string; similarity: number | string }>(
+  const rows = await queryRows<{ identityId: string; similarity: number | string | null }>(
     db,
-    sql`select n.id as "identityId", 1 - (n.centroid <=> (select centroid from identities where id = ${id})) as similarity
-        from identities n
-        where n.id <> ${id} and n.retired_at is null and n.merged_into is null
-          and exists (select 1 from identities where id = ${id} and centroid is not null)
-        order by n.centroid <=> (select centroid from identities where id = ${id})
-        limit ${k}`,
+    nearestIdentitiesQuery(id, k),
   );
-  return rows.map((r) => ({ identityId: r.identityId, similarity: Number(r.similarity) }));
+  return rows.flatMap((r) =>
+    r.similarity === null ? [] : [{ identityId: r.identityId, similarity: Number(r.similarity) }],
+  );
+}
+
+/** The SQL of `nearestIdentities` (tests read its plan). */
+export function nearestIdentitiesQuery(id: string, k: number): SQL {
+  const centroid = sql`(select centroid from identities where id = ${id})`;
+  return sql`select near.id as "identityId", 1 - near.distance as similarity
+      from (select n.id, n.retired_at, n.merged_into, n.centroid <=> ${centroid} as distance
+            from identities n
+            where n.id <> ${id}
+            order by n.centroid <=> ${centroid}
+            limit ${k}) near
+      where near.retired_at is null and near.merged_into is null
+      order by near.distance`;
 }
 
 export type IdentityVoiceprint = {
