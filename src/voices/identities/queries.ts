@@ -362,24 +362,41 @@ export async function lockVoiceprints(tx: Db, candidates: readonly string[]): Pr
         from voiceprints where id = any(${sql.param([...ids])}::uuid[])
         order by id for update`,
   );
-  return rows.map((r) => ({
-    ...r,
-    speechSeconds: Number(r.speechSeconds),
-    meanPSpoofed: r.meanPSpoofed === null ? null : Number(r.meanPSpoofed),
-  }));
+  return rows.map(toLockedVoiceprint);
 }
 
-/** The voiceprints of these identities, locked (in id order): what a merge moves. */
+function toLockedVoiceprint(row: {
+  id: string;
+  identityId: string | null;
+  speechSeconds: number | string;
+  meanPSpoofed: number | string | null;
+}): LockedVoiceprint {
+  return {
+    ...row,
+    speechSeconds: Number(row.speechSeconds),
+    meanPSpoofed: row.meanPSpoofed === null ? null : Number(row.meanPSpoofed),
+  };
+}
+
+/**
+ * The voiceprints of these identities, locked (in id order): what a merge moves. One statement, so
+ * that a voiceprint another transaction moves away meanwhile is skipped (the lock re-checks the
+ * condition), not taken back.
+ */
 export async function lockMembers(tx: Db, identityIds: readonly string[]): Promise<LockedVoiceprint[]> {
   if (identityIds.length === 0) return [];
-  const rows = await queryRows<{ id: string }>(
+  const rows = await queryRows<{
+    id: string;
+    identityId: string | null;
+    speechSeconds: number | string;
+    meanPSpoofed: number | string | null;
+  }>(
     tx,
-    sql`select id from voiceprints where identity_id = any(${sql.param([...identityIds])}::uuid[]) order by id`,
+    sql`select id, identity_id as "identityId", speech_seconds as "speechSeconds", mean_p_spoofed as "meanPSpoofed"
+        from voiceprints where identity_id = any(${sql.param([...identityIds])}::uuid[])
+        order by id for update`,
   );
-  return lockVoiceprints(
-    tx,
-    rows.map((r) => r.id),
-  );
+  return rows.map(toLockedVoiceprint);
 }
 
 /** How many voiceprints each of these identities holds now. */
