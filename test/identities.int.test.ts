@@ -5,7 +5,7 @@ import { queryRows } from '../src/db/client.ts';
 import { auditEvents, identities, identityEvents, recordings, voiceprints } from '../src/db/schema.ts';
 import { withTransaction } from '../src/db/transaction.ts';
 import { createApiKey } from '../src/keys/keys.ts';
-import { createIdentity } from '../src/voices/identities/membership.ts';
+import { createIdentity, moveVoiceprints } from '../src/voices/identities/membership.ts';
 import { nearestIdentitiesQuery } from '../src/voices/identities/queries.ts';
 import { testApp } from './support/app.ts';
 import { createTestDatabase, engine, type TestDatabase } from './support/db.ts';
@@ -657,6 +657,26 @@ describe(`identities on ${engine}`, () => {
     expect((await history(holder)).map((e) => e.action).slice(0, 2)).toEqual(
       expect.arrayContaining(['moved_out', 'merged_into']),
     );
+  });
+
+  it('membership refuses to put voiceprints into a merged identity (a writer that chose it before the merge)', async () => {
+    const [merged] = await database.db
+      .select({ id: identities.id })
+      .from(identities)
+      .where(sql`${identities.mergedInto} is not null`)
+      .limit(1);
+    const loose = must(of('cust-0002')[0], 'an unassigned voiceprint');
+    const before = await snapshot();
+    await expect(
+      withTransaction(database.db, (tx) =>
+        moveVoiceprints(tx, must(merged).id, [loose.id], {
+          actor: SYSTEM_ACTOR,
+          assignedBy: 'online',
+          action: 'joined',
+        }),
+      ),
+    ).rejects.toThrow(/was merged into .*: it takes no voiceprints/);
+    expect(await snapshot()).toEqual(before);
   });
 
   it('answers 404 for unknown and malformed ids on every endpoint, without an audit entry', async () => {

@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm';
 import type { Actor } from '../../audit/audit.ts';
 import { type Db, queryRows } from '../../db/client.ts';
 import { type AssignmentSource, type IdentityKind, type IdentityOrigin, identities } from '../../db/schema.ts';
+import { ConflictError } from '../../errors.ts';
 
 /**
  * The one place identity membership changes: every writer (online assignment, reclustering, an
@@ -86,6 +87,7 @@ export async function moveVoiceprints(
   move: Move,
 ): Promise<void> {
   if (voiceprintIds.length === 0) return;
+  await lockLiveTarget(tx, identityId);
   const previous = await identitiesHolding(tx, voiceprintIds, identityId);
   await tx.execute(
     sql`update voiceprints
@@ -141,6 +143,22 @@ export async function unassignVoiceprints(
       reason: change.reason,
     });
     await refreshCentroid(tx, left.identityId);
+  }
+}
+
+/**
+ * Locks the identity voiceprints are about to join, and refuses one that was merged: a writer that
+ * chose it before a concurrent merge committed (online assignment reads candidates unlocked) waits
+ * here for that merge, and then fails (its step is retried) instead of bringing the merged identity
+ * back to life.
+ */
+async function lockLiveTarget(tx: Db, identityId: string): Promise<void> {
+  const [target] = await queryRows<{ mergedInto: string | null }>(
+    tx,
+    sql`select merged_into as "mergedInto" from identities where id = ${identityId} for update`,
+  );
+  if (target?.mergedInto) {
+    throw new ConflictError(`identity ${identityId} was merged into ${target.mergedInto}: it takes no voiceprints`);
   }
 }
 
