@@ -23,3 +23,13 @@ export async function identityAssignments(
   );
   return new Map(rows.map((r) => [r.id, { identityId: r.identityId, kind: r.kind }]));
 }
+
+/**
+ * What autovacuum does for a running database, done at a fixed pace so that every run sees the
+ * same: fresh planner statistics, and the identities' dead row versions (every membership change
+ * rewrites a centroid) cleaned out of their table and its HNSW index.
+ */
+export async function maintainTables(db: Db): Promise<void> {
+  await db.execute(sql`vacuum (analyze) identities`);
+  await db.execute(sql`analyze voiceprints`);
+}

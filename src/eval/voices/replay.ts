@@ -12,12 +12,14 @@ import { insertImportedRecording } from '../../recordings/transitions.ts';
 import { l2Norm } from '../../vectors.ts';
 import { enrolIdentity } from '../../voices/identities/edits.ts';
 import type { Corpus, CorpusVoiceprint } from './corpus.ts';
-import { voiceprintIdsByLabel } from './queries.ts';
+import { maintainTables, voiceprintIdsByLabel } from './queries.ts';
 
 /** A corpus voiceprint with the id the database gave it. */
 export type LoadedVoiceprint = CorpusVoiceprint & { id: string; recordingId: string; callKey: string };
 
 const LEASE_SECONDS = 300;
+/** calls between two maintenance passes (maintainTables) */
+const MAINTAIN_EVERY = 1_000;
 
 /**
  * Loads the corpus in arrival order, as the product receives calls: each batch of calls is stored
@@ -95,6 +97,9 @@ export async function replayCorpus(
     }
     loaded.push(...stored);
     await analyseInOrder(db, recordingIds, owner, input.steps, input.log);
+    if (Math.floor((start + batch.length) / MAINTAIN_EVERY) > Math.floor(start / MAINTAIN_EVERY)) {
+      await maintainTables(db);
+    }
     input.onProgress?.(Math.min(calls.length, start + input.batch), calls.length);
   }
   return loaded;

@@ -98,14 +98,15 @@ export type CentroidCandidate = {
 
 /**
  * The `k` live identities whose centroids are nearest `unit`, nearest first, from the HNSW index
- * `identities_centroid_hnsw` (the walk in a materialised CTE, so the index answers it; retired and
- * merged identities are dropped afterwards, hence the iterative scan).
+ * `identities_centroid_hnsw`. The walk has no filter, so that the index answers it: a retired or
+ * merged identity has no members and so no centroid (refreshCentroid), and the index holds no
+ * null; the check afterwards is for safety.
  */
 export async function nearestCentroids(tx: Db, unit: readonly number[], k: number): Promise<CentroidCandidate[]> {
   const literal = pgvector.toSql([...unit]);
   await tx.execute(
     sql`select set_config('hnsw.ef_search', ${String(Math.max(k, CLUSTER_EF_SEARCH))}, true),
-               set_config('hnsw.iterative_scan', 'relaxed_order', true)`,
+               set_config('hnsw.iterative_scan', 'off', true)`,
   );
   const rows = await queryRows<{
     identityId: string;
@@ -116,9 +117,8 @@ export async function nearestCentroids(tx: Db, unit: readonly number[], k: numbe
   }>(
     tx,
     sql`with walked as materialized (
-          select id, kind, origin, centroid <=> ${literal}::vector(192) as distance
+          select id, kind, origin, retired_at, merged_into, centroid <=> ${literal}::vector(192) as distance
           from identities
-          where retired_at is null and merged_into is null and centroid is not null
           order by centroid <=> ${literal}::vector(192)
           limit ${k}
         )
@@ -126,6 +126,7 @@ export async function nearestCentroids(tx: Db, unit: readonly number[], k: numbe
                (select coalesce(m.mean_p_spoofed, 0) >= ${SPOOFED_MEAN_P}
                 from voiceprints m where m.identity_id = w.id order by m.id limit 1) as spoofed
         from walked w
+        where w.retired_at is null and w.merged_into is null and w.distance is not null
         order by w.distance, w.id`,
   );
   return rows.map((r) => ({
