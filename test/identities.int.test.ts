@@ -515,6 +515,13 @@ describe(`identities on ${engine}`, () => {
     const onAccount = (await (await get('/v1/identities?accountRef=acc-0001')).json()) as { items: View[] };
     expect(onAccount.items.length).toBeGreaterThan(0);
     for (const i of onAccount.items) expect(i.accountRefs).toContain('acc-0001');
+    const heard = await queryRows<{ id: string }>(
+      database.db,
+      sql`select distinct i.id from identities i join voiceprints v on v.identity_id = i.id
+          join recordings r on r.id = v.recording_id
+          where r.account_ref = 'acc-0001' and i.retired_at is null`,
+    );
+    expect(onAccount.items.map((i) => i.id).sort()).toEqual(heard.map((h) => h.id).sort());
 
     const customer = await customerOf('acc-0003');
     const pages: { voiceprintId: string; callAt: string }[] = [];

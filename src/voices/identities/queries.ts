@@ -137,9 +137,13 @@ export async function listIdentities(db: Db, filters: IdentityListFilters): Prom
   if (!filters.includeRetired) conditions.push(sql`i.retired_at is null and i.merged_into is null`);
   if (filters.kind) conditions.push(sql`i.kind = ${filters.kind}`);
   if (filters.accountRef !== undefined) {
-    conditions.push(sql`(i.account_ref = ${filters.accountRef} or exists (
-      select 1 from voiceprints v join recordings r on r.id = v.recording_id
-      where v.identity_id = i.id and r.account_ref = ${filters.accountRef}))`);
+    // from the account's side (identities_account_idx; its recordings by recordings_account_call_idx,
+    // their voiceprints by recording), not a probe per identity
+    conditions.push(sql`i.id in (
+      select id from identities where account_ref = ${filters.accountRef}
+      union
+      select v.identity_id from recordings r join voiceprints v on v.recording_id = r.id
+      where r.account_ref = ${filters.accountRef} and v.identity_id is not null)`);
   }
   if (filters.after) {
     conditions.push(
