@@ -40,6 +40,29 @@ function statsAgainst(unit: Float32Array, cohort: Float32Array[], topN: number) 
 }
 
 /**
+ * Each voice's AS-norm statistics against the calibration's cohort (its top-N impostor scores).
+ * @example const [stats] = await asNormStats(db, calibration, [unit]);
+ */
+export async function asNormStats(
+  db: Db,
+  calibration: Calibration,
+  units: readonly Float32Array[],
+): Promise<{ mean: number; sd: number }[]> {
+  const asNorm = requireCohort(calibration);
+  const cohort = await cohortVectors(db, asNorm.cohortIds);
+  return units.map((unit) => statsAgainst(unit, cohort, asNorm.topN));
+}
+
+function requireCohort(calibration: Calibration): NonNullable<Calibration['asNorm']> {
+  if (!calibration.asNorm) {
+    throw new ConflictError(
+      'asNorm: the database has too few voiceprints for an impostor cohort yet; search without asNorm until it has',
+    );
+  }
+  return calibration.asNorm;
+}
+
+/**
  * The AS-norm score and its FAR for each candidate (by id) against `query`.
  * @example const normalised = await asNormalise(db, calibration, queryUnit, [{ id, similarity: 0.61 }]);
  */
@@ -49,12 +72,7 @@ export async function asNormalise(
   query: Float32Array,
   candidates: readonly { id: string; similarity: number; unit?: Float32Array }[],
 ): Promise<Map<string, { normalisedScore: number; far: number }>> {
-  const asNorm = calibration.asNorm;
-  if (!asNorm) {
-    throw new ConflictError(
-      'asNorm: the database has too few voiceprints for an impostor cohort yet; search without asNorm until it has',
-    );
-  }
+  const asNorm = requireCohort(calibration);
   const cohort = await cohortVectors(db, asNorm.cohortIds);
   const queryStats = statsAgainst(query, cohort, asNorm.topN);
   const missing = candidates.filter((c) => !c.unit).map((c) => c.id);

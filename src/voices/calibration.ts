@@ -106,8 +106,9 @@ export async function refreshCalibration(db: Db): Promise<Calibration> {
     await storeCalibration(db, 'prior', voiceprintCount, cohort.length, 0, priorModel());
     return prior;
   }
-  const impostors = impostorSimilarities(cohort);
-  const model = { ...tailModel(impostors), asNorm: asNormModel(cohort) };
+  const matrix = impostorMatrix(cohort);
+  const impostors = upperTriangle(matrix, cohort.length);
+  const model = { ...tailModel(impostors), asNorm: asNormModel(cohort, matrix) };
   await storeCalibration(db, 'cohort', voiceprintCount, cohort.length, impostors.length, model);
   return fromModel(model, {
     method: 'cohort',
@@ -167,19 +168,37 @@ async function sampleCohort(db: Db): Promise<CohortMember[]> {
   return rows.map((row) => ({ ...row, unit: Float32Array.from(pgvector.fromSql(row.embedding) as number[]) }));
 }
 
-/** Similarities of every cohort pair that is surely two people, in no order. */
-export function impostorSimilarities(cohort: readonly CohortMember[]): Float32Array {
-  const out = new Float32Array((cohort.length * (cohort.length - 1)) / 2);
-  let n = 0;
-  for (let i = 0; i < cohort.length; i++) {
+/**
+ * Every cohort pair's similarity as a full n × n matrix (n = 2,000: 16 MB), NaN where the pair may
+ * be one person (and on the diagonal): computed once for the raw tail and for AS-norm.
+ */
+function impostorMatrix(cohort: readonly CohortMember[]): Float32Array {
+  const n = cohort.length;
+  const matrix = new Float32Array(n * n).fill(Number.NaN);
+  for (let i = 0; i < n; i++) {
     const a = cohort[i] as CohortMember;
-    for (let j = i + 1; j < cohort.length; j++) {
+    for (let j = i + 1; j < n; j++) {
       const b = cohort[j] as CohortMember;
       if (!surelyTwoPeople(a, b)) continue;
-      out[n++] = dot(a.unit, b.unit);
+      const s = dot(a.unit, b.unit);
+      matrix[i * n + j] = s;
+      matrix[j * n + i] = s;
     }
   }
-  return out.subarray(0, n);
+  return matrix;
+}
+
+/** The impostor similarities: each pair once. */
+function upperTriangle(matrix: Float32Array, n: number): Float32Array {
+  const out = new Float32Array((n * (n - 1)) / 2);
+  let k = 0;
+  for (let i = 0; i < n; i++) {
+    for (let j = i + 1; j < n; j++) {
+      const s = matrix[i * n + j] as number;
+      if (!Number.isNaN(s)) out[k++] = s;
+    }
+  }
+  return out.subarray(0, k);
 }
 
 function surelyTwoPeople(a: CohortMember, b: CohortMember): boolean {
@@ -217,30 +236,21 @@ export function asNormScore(s: number, a: { mean: number; sd: number }, b: { mea
  * The cohort's own impostor pairs, AS-normalised (each member's statistics from the other members
  * that are surely someone else), and their tail: what a normalised score's FAR is read from.
  */
-function asNormModel(cohort: readonly CohortMember[]): AsNormModel {
+function asNormModel(cohort: readonly CohortMember[], matrix: Float32Array): AsNormModel {
   const n = cohort.length;
-  // the full similarity matrix, NaN where a pair may be one person (n = 2,000: 16 MB)
-  const matrix = new Float32Array(n * n).fill(Number.NaN);
-  for (let i = 0; i < n; i++) {
-    for (let j = i + 1; j < n; j++) {
-      if (!surelyTwoPeople(cohort[i] as CohortMember, cohort[j] as CohortMember)) continue;
-      const s = dot((cohort[i] as CohortMember).unit, (cohort[j] as CohortMember).unit);
-      matrix[i * n + j] = s;
-      matrix[j * n + i] = s;
-    }
-  }
   const stats = Array.from({ length: n }, (_, i) =>
     topStats(matrix.subarray(i * n, (i + 1) * n).filter((s) => !Number.isNaN(s))),
   );
-  const normalised: number[] = [];
+  const normalised = new Float32Array((n * (n - 1)) / 2);
+  let k = 0;
   for (let i = 0; i < n; i++) {
     const a = stats[i] as { mean: number; sd: number };
     for (let j = i + 1; j < n; j++) {
       const s = matrix[i * n + j] as number;
-      if (!Number.isNaN(s)) normalised.push(asNormScore(s, a, stats[j] as { mean: number; sd: number }));
+      if (!Number.isNaN(s)) normalised[k++] = asNormScore(s, a, stats[j] as { mean: number; sd: number });
     }
   }
-  return { topN: AS_NORM_TOP_N, cohortIds: cohort.map((m) => m.id), tail: tailModel(Float32Array.from(normalised)) };
+  return { topN: AS_NORM_TOP_N, cohortIds: cohort.map((m) => m.id), tail: tailModel(normalised.subarray(0, k)) };
 }
 
 /**
