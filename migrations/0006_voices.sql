@@ -48,6 +48,7 @@ ALTER TABLE "voiceprints" ADD COLUMN "assigned_by" text;--> statement-breakpoint
 ALTER TABLE "voiceprints" ADD COLUMN "assigned_at" timestamp with time zone;--> statement-breakpoint
 ALTER TABLE "identity_events" ADD CONSTRAINT "identity_events_identity_id_identities_id_fk" FOREIGN KEY ("identity_id") REFERENCES "public"."identities"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 CREATE INDEX "identities_kind_idx" ON "identities" USING btree ("kind") WHERE "identities"."retired_at" is null;--> statement-breakpoint
+CREATE INDEX "identities_created_idx" ON "identities" USING btree ("created_at","id") WHERE "identities"."retired_at" is null;--> statement-breakpoint
 CREATE INDEX "identities_account_idx" ON "identities" USING btree ("account_ref") WHERE "identities"."account_ref" is not null;--> statement-breakpoint
 CREATE INDEX "identities_centroid_hnsw" ON "identities" USING hnsw ("centroid" vector_cosine_ops);--> statement-breakpoint
 CREATE INDEX "identity_events_identity_idx" ON "identity_events" USING btree ("identity_id","created_at");--> statement-breakpoint

@@ -194,6 +194,8 @@ export const identities = pgTable(
     check('identities_origin_check', sql`${t.origin} in ('analyst', 'online', 'recluster')`),
     check('identities_customer_account_check', sql`${t.kind} <> 'customer' or ${t.accountRef} is not null`),
     index('identities_kind_idx').on(t.kind).where(sql`${t.retiredAt} is null`),
+    // the identities list: live ones, newest first
+    index('identities_created_idx').on(t.createdAt, t.id).where(sql`${t.retiredAt} is null`),
     index('identities_account_idx').on(t.accountRef).where(sql`${t.accountRef} is not null`),
     // live identities nearest one voice: online assignment compares a new voiceprint with centroids
     index('identities_centroid_hnsw').using('hnsw', t.centroid.op('vector_cosine_ops')),
