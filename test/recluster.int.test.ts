@@ -220,5 +220,5 @@ describe(`voxtrace recluster voices on ${engine}`, () => {
     } finally {
       await target.cleanup();
     }
-  });
+  }, 180_000);
 });
