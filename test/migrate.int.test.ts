@@ -26,7 +26,7 @@ afterAll(async () => {
 });
 
 describe(`migrations on ${engine}`, () => {
-  it('create the tables, the pgvector extension and the HNSW cosine indexes', async () => {
+  it('create the tables, the pgvector extension and both HNSW cosine indexes', async () => {
     const tables = await queryRows<{ table_name: string }>(
       database.db,
       sql`select table_name from information_schema.tables where table_schema = 'public' order by 1`,
@@ -34,29 +34,21 @@ describe(`migrations on ${engine}`, () => {
     expect(tables.map((t) => t.table_name)).toEqual([
       'api_keys',
       'audit_events',
-      'identities',
-      'identity_events',
       'recording_events',
       'recordings',
       'utterances',
-      'voice_calibrations',
       'voiceprints',
     ]);
     const indexes = await queryRows<{ indexname: string; indexdef: string }>(
       database.db,
       sql`select indexname, indexdef from pg_indexes where indexdef ilike '%using hnsw%' order by 1`,
     );
-    expect(indexes.map((i) => i.indexname)).toEqual([
-      'identities_centroid_hnsw',
-      'utterances_spoofed_embedding_hnsw',
-      'voiceprints_embedding_hnsw',
-    ]);
-    expect(indexes[0]?.indexdef).toMatch(/identities USING hnsw \(centroid vector_cosine_ops\)/);
+    expect(indexes).toHaveLength(2);
     // partial: spoofed utterances only (what spoof-cluster search looks among)
-    expect(indexes[1]?.indexdef).toMatch(
+    expect(indexes[0]?.indexdef).toMatch(
       /utterances USING hnsw \(deepfake_embedding halfvec_cosine_ops\) WHERE \(deepfake_label = 'spoofed'::text\)/,
     );
-    expect(indexes[2]?.indexdef).toMatch(/voiceprints USING hnsw \(embedding vector_cosine_ops\)/);
+    expect(indexes[1]?.indexdef).toMatch(/voiceprints USING hnsw \(embedding vector_cosine_ops\)/);
     const columns = await queryRows<{ column_name: string; type: string }>(
       database.db,
       sql`select a.attname as column_name, format_type(a.atttypid, a.atttypmod) as type
@@ -146,41 +138,9 @@ describe(`upgrading to the voices release on ${engine}`, () => {
         old.db,
         sql`insert into recordings (source, status) values ('import', 'complete') returning id`,
       );
-      await old.db.execute(sql`insert into recording_events (recording_id, kind) values (${upload?.id}, 'stored')`);
-      await migrateDatabase(old);
-      expect(await pendingMigrations(old)).toBe(0);
-      const events = await queryRows<{ recording_id: string; status: string; steps_done: string[] }>(
-        old.db,
-        sql`select recording_id, status, steps_done from recording_events order by recording_id`,
-      );
-      expect(events.map((e) => e.recording_id).sort()).toEqual([upload?.id, imported?.id].sort());
-      expect(events.every((e) => e.status === 'pending' && e.steps_done.length === 0)).toBe(true);
-      expect(events.map((e) => e.recording_id)).not.toContain(failed?.id);
-    } finally {
-      await old.close();
-    }
-  });
-});
-
-describe(`upgrading to the voices release on ${engine}`, () => {
-  it('reopens the events already analysed, so that identity assignment covers history', async () => {
-    const old = await createTestDatabase({ migrated: false });
-    try {
-      await migrateUpTo(old, '0005_house_in_order');
-      const [stored] = await queryRows<{ id: string }>(
-        old.db,
-        sql`insert into recordings (source, status) values ('import', 'complete') returning id`,
-      );
       await old.db.execute(
-        sql`update recording_events set status = 'done', steps_done = '{earlier.step}', completed_at = now()
-            where recording_id = ${stored?.id}`,
-      );
-      await old.db.execute(
-        sql`insert into recording_events (recording_id, kind) values (${stored?.id}, 'stored') on conflict do nothing`,
-      );
-      await old.db.execute(
-        sql`update recording_events set status = 'done', steps_done = '{earlier.step}', completed_at = now()
-            where recording_id = ${stored?.id}`,
+        sql`insert into recording_events (recording_id, kind, status, steps_done, completed_at)
+            values (${stored?.id}, 'stored', 'done', '{earlier.step}', now())`,
       );
       await migrateDatabase(old);
       const events = await queryRows<{ status: string; steps_done: string[]; completed_at: unknown }>(
