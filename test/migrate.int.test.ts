@@ -26,7 +26,7 @@ afterAll(async () => {
 });
 
 describe(`migrations on ${engine}`, () => {
-  it('create the tables, the pgvector extension and both HNSW cosine indexes', async () => {
+  it('create the tables, the pgvector extension and the HNSW cosine indexes', async () => {
     const tables = await queryRows<{ table_name: string }>(
       database.db,
       sql`select table_name from information_schema.tables where table_schema = 'public' order by 1`,
@@ -34,21 +34,29 @@ describe(`migrations on ${engine}`, () => {
     expect(tables.map((t) => t.table_name)).toEqual([
       'api_keys',
       'audit_events',
+      'identities',
+      'identity_events',
       'recording_events',
       'recordings',
       'utterances',
+      'voice_calibrations',
       'voiceprints',
     ]);
     const indexes = await queryRows<{ indexname: string; indexdef: string }>(
       database.db,
       sql`select indexname, indexdef from pg_indexes where indexdef ilike '%using hnsw%' order by 1`,
     );
-    expect(indexes).toHaveLength(2);
+    expect(indexes.map((i) => i.indexname)).toEqual([
+      'identities_centroid_hnsw',
+      'utterances_spoofed_embedding_hnsw',
+      'voiceprints_embedding_hnsw',
+    ]);
+    expect(indexes[0]?.indexdef).toMatch(/identities USING hnsw \(centroid vector_cosine_ops\)/);
     // partial: spoofed utterances only (what spoof-cluster search looks among)
-    expect(indexes[0]?.indexdef).toMatch(
+    expect(indexes[1]?.indexdef).toMatch(
       /utterances USING hnsw \(deepfake_embedding halfvec_cosine_ops\) WHERE \(deepfake_label = 'spoofed'::text\)/,
     );
-    expect(indexes[1]?.indexdef).toMatch(/voiceprints USING hnsw \(embedding vector_cosine_ops\)/);
+    expect(indexes[2]?.indexdef).toMatch(/voiceprints USING hnsw \(embedding vector_cosine_ops\)/);
     const columns = await queryRows<{ column_name: string; type: string }>(
       database.db,
       sql`select a.attname as column_name, format_type(a.atttypid, a.atttypmod) as type
