@@ -1,8 +1,8 @@
 import { type Command, Option } from 'commander';
-import type { ApiClient, ApiResult } from '../client/api.ts';
-import { loadConfig } from '../config.ts';
+import type { ApiResult } from '../client/api.ts';
 import { VoxtraceError } from '../errors.ts';
 import type { IdentityResponse } from '../voices/identities/routes.ts';
+import { type ApiOptions, answered, table, withApi, withApiOptions } from './api-command.ts';
 import { out } from './support.ts';
 
 /**
@@ -11,7 +11,7 @@ import { out } from './support.ts';
  * holds the embedded database, and so that every change is recorded with the key that made it.
  */
 
-type ApiOptions = { url?: string; key?: string };
+const IDENTITY_KEY_HELP = 'API key: read for ls/show, write for changes (default: VOXTRACE_API_KEY)';
 type Output = ApiOptions & { json?: boolean };
 type ChangeOptions = Output & { reason: string };
 
@@ -20,7 +20,7 @@ export function registerIdentities(program: Command) {
     .command('identities')
     .description('list, show and correct identities: who is behind the voices (through the API)');
 
-  withApiOptions(identities.command('ls'))
+  withApiOptions(identities.command('ls'), IDENTITY_KEY_HELP)
     .description('list identities, newest first: id, kind, name, accounts, voiceprints, recordings, last seen')
     .addOption(new Option('--kind <kind>', 'only this kind').choices(['customer', 'fraudster', 'staff', 'unknown']))
     .option('--account <ref>', 'only identities enrolled for or heard on this account')
@@ -66,7 +66,7 @@ export function registerIdentities(program: Command) {
       }),
     );
 
-  withApiOptions(identities.command('show'))
+  withApiOptions(identities.command('show'), IDENTITY_KEY_HELP)
     .description('one identity: its counts, accounts, nearest identities; its voiceprints and history on request')
     .argument('<id>')
     .option('--voiceprints', 'list its voiceprints too')
@@ -194,41 +194,11 @@ export function registerIdentities(program: Command) {
     );
 }
 
-function withApiOptions(command: Command): Command {
-  return command
-    .option('--url <url>', 'API base URL (default: VOXTRACE_API_URL)')
-    .option('--key <key>', 'API key: read for ls/show, write for changes (default: VOXTRACE_API_KEY)');
-}
-
 function withChangeOptions(command: Command, reasonRequired = false): Command {
-  const withApi = withApiOptions(command).option('--json', 'the identity afterwards as JSON');
+  const withApi = withApiOptions(command, IDENTITY_KEY_HELP).option('--json', 'the identity afterwards as JSON');
   return reasonRequired
     ? withApi.requiredOption('--reason <text>', 'why (kept in the history)')
     : withApi.option('--reason <text>', 'why (kept in the history)');
-}
-
-async function withApi<T>(opts: ApiOptions, fn: (api: ApiClient) => Promise<T>): Promise<T> {
-  const config = loadConfig();
-  const apiKey = opts.key ?? config.apiKey;
-  if (!apiKey) throw new VoxtraceError('no API key: pass --key <key> or set VOXTRACE_API_KEY');
-  const apiUrl = opts.url ?? config.apiUrl;
-  if (!/^https?:\/\//.test(apiUrl) || !URL.canParse(apiUrl)) {
-    throw new VoxtraceError(`the API URL "${apiUrl}" is not an http(s):// URL (--url or VOXTRACE_API_URL)`);
-  }
-  // loaded here: the HTTP client (undici) is only the API commands'
-  const { createApiClient } = await import('../client/api.ts');
-  const api = createApiClient({ apiUrl, apiKey, connections: 1, retry: { attempts: 3, baseDelayMs: 200 } });
-  try {
-    return await fn(api);
-  } finally {
-    await api.close();
-  }
-}
-
-/** The answer's value, or its problem as the command's one-line error. */
-function answered<T>(result: ApiResult<T>): T {
-  if (!result.ok) throw new VoxtraceError(`${result.detail} (HTTP ${result.status})`);
-  return result.value;
 }
 
 async function allPages<T>(
@@ -296,15 +266,4 @@ function printIdentity(identity: IdentityResponse) {
       out(`  ${line}`);
     }
   }
-}
-
-/** Rows under a header, each column as wide as its widest cell. */
-function table(header: string[], rows: string[][]): string[] {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i] ?? 0)))
-      .join('  ')
-      .trimEnd();
-  return [line(header), ...rows.map(line)];
 }
