@@ -80,10 +80,13 @@ export async function runVoicesEval(database: Database, options: VoicesEvalOptio
   );
 
   const scored = loaded.filter((v) => v.role === 'customer');
+  const callsOf = new Map<string, number>();
+  for (const v of scored) callsOf.set(v.speakerId, (callsOf.get(v.speakerId) ?? 0) + 1);
   const clustering = (assignments: typeof online) => ({
     ...clusteringScores(
       scored.map((v) => ({ truth: v.speakerId, predicted: assignments.get(v.id)?.identityId ?? null })),
     ),
+    unassignedWhy: unassignedBreakdown(scored, assignments, callsOf, options.settings.enrolMinSpeechS),
     staff: staffFigures(loaded, assignments),
     clones: cloneFigures(loaded, assignments),
   });
@@ -191,6 +194,27 @@ const round = (x: number, digits = 4) => Math.round(x * 10 ** digits) / 10 ** di
 const target = (name: string, value: number, met: boolean) => ({ name, value, met });
 
 type Assignments = Map<string, { identityId: string | null; kind: string | null }>;
+
+/**
+ * What the unassigned customer voiceprints are (each counted once, in this order): hard calls,
+ * calls with less speech than a core point needs, calls of speakers with at most 4 calls, others.
+ */
+function unassignedBreakdown(
+  scored: LoadedVoiceprint[],
+  assignments: Assignments,
+  callsOf: Map<string, number>,
+  minSpeech: number,
+) {
+  const counts = { hard: 0, shortSpeech: 0, speakerWithFewCalls: 0, other: 0 };
+  for (const v of scored) {
+    if (assignments.get(v.id)?.identityId) continue;
+    if (v.noisy) counts.hard++;
+    else if (v.speechSeconds < minSpeech) counts.shortSpeech++;
+    else if ((callsOf.get(v.speakerId) ?? 0) <= 4) counts.speakerWithFewCalls++;
+    else counts.other++;
+  }
+  return counts;
+}
 
 /** Each member of staff's main identity (the one holding most of their calls): its purity and coverage. */
 function staffFigures(loaded: LoadedVoiceprint[], assignments: Assignments) {
