@@ -16,7 +16,16 @@ import { IDENTITY_STEP, identityStep } from '../src/voices/identities/step.ts';
 import { JOIN_SIMILARITY, NEIGHBOUR_SIMILARITY } from '../src/voices/identities/thresholds.ts';
 import { createTestDatabase, engine, type TestDatabase } from './support/db.ts';
 import { itNotOnPglite } from './support/engine.ts';
-import { analysePending, arrive, callOf, cosine, identityOf, mix, person, storeCall } from './support/identity-calls.ts';
+import {
+  analysePending,
+  arrive,
+  callOf,
+  cosine,
+  identityOf,
+  mix,
+  person,
+  storeCall,
+} from './support/identity-calls.ts';
 import { until } from './support/until.ts';
 import { startWorkerProcess, workerProcessEnv } from './support/worker-processes.ts';
 
@@ -319,7 +328,9 @@ describe('the identity step in worker processes (PostgreSQL)', () => {
           database.db,
           sql`select steps_done as "stepsDone" from recording_events`,
         );
-        expect(events.map((e) => e.stepsDone.filter((s) => s === IDENTITY_STEP))).toEqual(calls.map(() => [IDENTITY_STEP]));
+        expect(events.map((e) => e.stepsDone.filter((s) => s === IDENTITY_STEP))).toEqual(
+          calls.map(() => [IDENTITY_STEP]),
+        );
         expect(await consistency()).toEqual({ assignedTwice: [], wrongCounts: [] });
         const rows = await queryRows<{ accountRef: string; identities: number; assigned: number }>(
           database.db,
