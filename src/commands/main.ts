@@ -10,6 +10,7 @@ import { registerKeys } from './keys.ts';
 import { registerMigrate } from './migrate.ts';
 import { registerRecluster } from './recluster.ts';
 import { reportError } from './report.ts';
+import { registerSearch } from './search.ts';
 import { registerServe } from './serve.ts';
 import { registerStandin } from './standin.ts';
 import { registerStart } from './start.ts';
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
     registerKeys,
     registerRecluster,
     registerEval,
+    registerSearch,
     registerIdentities,
     registerTest,
   ]) {
