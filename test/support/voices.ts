@@ -33,7 +33,7 @@ export type SeededCall = {
 export async function seedCalls(db: Db, calls: readonly SeedCall[], seed = 7): Promise<SeededCall[]> {
   const model = createVoiceModel(seed);
   const seeded: SeededCall[] = [];
-  for (const call of calls) {
+  for (const [n, call] of calls.entries()) {
     const [recording] = await db
       .insert(recordings)
       .values({
@@ -51,7 +51,8 @@ export async function seedCalls(db: Db, calls: readonly SeedCall[], seed = 7): P
     for (const [i, speaker] of call.speakers.entries()) {
       const label = speaker.label ?? `SPEAKER_0${i}`;
       const unit = normalise(
-        model.speakerEmbedding(speaker.speakerId, recordingId, { noisy: speaker.noisy, cloned: speaker.cloned }),
+        // keyed by the call's place in the list, not its random id: the same calls give the same vectors
+        model.speakerEmbedding(speaker.speakerId, `call-${n}`, { noisy: speaker.noisy, cloned: speaker.cloned }),
       ).unit;
       const [row] = await db
         .insert(voiceprints)
