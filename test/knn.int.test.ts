@@ -316,8 +316,9 @@ describe('choosing the plan from the estimate', () => {
       chooseMethod({ k, exact: false, estimatedRows, indexedRows });
     expect(choose(10, null)).toBe('hnsw');
     expect(choose(10, 1_000)).toBe('exact'); // 0.1 % of 1M
-    expect(choose(10, 10_000)).toBe('hnsw-iterative'); // 1 %: ~1,000 rows visited for 10
-    expect(choose(1000, 10_000)).toBe('exact'); // 1 %: 100,000 rows to visit for 1,000
+    expect(choose(10, 10_000)).toBe('exact'); // 1 %: every matching row compared
+    expect(choose(10, 50_000)).toBe('hnsw-iterative'); // 5 %: ~200 rows visited for 10
+    expect(choose(1000, 30_000)).toBe('exact'); // 3 %: 33,000 rows to visit for 1,000
     expect(choose(10, 500_000)).toBe('hnsw-iterative');
     expect(chooseMethod({ k: 10, exact: true, estimatedRows: null, indexedRows: null })).toBe('exact');
   });

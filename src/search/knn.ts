@@ -127,8 +127,12 @@ export const EF_SEARCH_MAX = 1000;
 export const DEFAULT_EF_SEARCH = 100;
 /** How many rows an iterative index walk may visit before it gives up (pgvector's default). */
 export const MAX_SCAN_TUPLES = 20_000;
-/** Matching rows few enough that comparing every one is as fast as an index walk. */
-export const EXACT_MAX_ROWS = 5_000;
+/**
+ * Matching rows few enough to compare every one. At 1,000,000 voiceprints a 1 % filter keeps about
+ * 10,000: its iterative walk found 0.73 of the true top 10 (bench/results/voices-knn.json), its
+ * exact answer all of them; below this, exactness wins over the walk's few milliseconds.
+ */
+export const EXACT_MAX_ROWS = 20_000;
 
 /**
  * The `k` rows nearest `vector` in `space` under `filter`, with the plan that found them.
@@ -152,7 +156,10 @@ export async function nearestNeighbours(
       // an index walk that found fewer than k may have given up early: only an exact answer is sure
       if (neighbours.length < query.k) method = 'exact';
     }
-    if (method === 'exact') neighbours = await exactAnswer(tx, query);
+    if (method === 'exact') {
+      await exactSettings(tx);
+      neighbours = await exactAnswer(tx, query);
+    }
     const plan: KnnPlan = {
       method,
       efSearch: method === 'exact' ? null : query.efSearch,
@@ -187,6 +194,14 @@ async function planFor(tx: Db, query: KnnQuery, options: KnnOptions): Promise<Kn
   return decide(query, options, estimate);
 }
 
+/**
+ * An exact answer reads a few thousand rows through the filter's indexes: a parallel plan's start-up
+ * (~20 ms for its workers at 1M rows, bench/voices-knn.ts) costs more than it saves.
+ */
+async function exactSettings(tx: Db): Promise<void> {
+  await tx.execute(sql`select set_config('max_parallel_workers_per_gather', '0', true)`);
+}
+
 /** `SET LOCAL` the walk's settings: iterative when filtered or grouped (a plain walk stops at ef_search rows). */
 async function applySettings(tx: Db, query: KnnQuery, method: KnnMethod): Promise<void> {
   const iterative = method === 'hnsw-iterative' || Boolean(query.groupBy);
@@ -212,6 +227,7 @@ export async function explainNearestNeighbours(
   return withTransaction(db, async (tx) => {
     const method = await planFor(tx, query, options);
     if (method !== 'exact') await applySettings(tx, query, method);
+    else await exactSettings(tx);
     const statement = method === 'exact' ? exactStatement(query) : indexWalkStatement(query, query.k);
     const rows = await queryRows<{ 'QUERY PLAN': string }>(tx, sql`explain ${statement}`);
     return { method, explain: rows.map((r) => r['QUERY PLAN']).join('\n') };
