@@ -33,7 +33,14 @@ export function recordResult(
   const line = `- ${input.name}: ${date.slice(0, 10)} — ${input.summary} — \`${input.command}\``;
   const index = lines.findIndex((l) => l.startsWith(`- ${input.name}:`));
   if (index >= 0) lines[index] = line;
-  else lines.push(...(lines.at(-1)?.startsWith('- ') ? [] : ['']), line);
+  else {
+    // after the last line of the list of results (the first run of `- ` lines), not at the end
+    const first = lines.findIndex((l) => l.startsWith('- '));
+    let end = first;
+    while (end >= 0 && end < lines.length && lines[end]?.startsWith('- ')) end++;
+    if (first < 0) lines.push('', line);
+    else lines.splice(end, 0, line);
+  }
   fs.writeFileSync(readme, `${lines.join('\n')}\n`);
   return { file, date };
 }
