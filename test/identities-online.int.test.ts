@@ -19,6 +19,7 @@ import { itNotOnPglite } from './support/engine.ts';
 import {
   analysePending,
   arrive,
+  awayFrom,
   callOf,
   cosine,
   identityOf,
@@ -83,6 +84,24 @@ describe(`online identity assignment on ${engine}`, () => {
     expect(events.map((e) => [e.action, e.voiceprintIds.length, e.source])).toEqual([
       ['seeded', 3, 'system'],
       ['joined', 1, 'system'],
+    ]);
+  });
+
+  it('sweeps into a new identity an earlier call that is near its centroid but no single call’s neighbour', async () => {
+    const early = mix([alice, awayFrom(person(9, 'line noise'), alice)], [0.64, 0.768]);
+    expect(cosine(early, callOf(alice, 1))).toBeLessThan(NEIGHBOUR_SIMILARITY);
+    const first = (await arrive(database.db, voice(early))).speaker_0 as string;
+    const calls: string[] = [];
+    for (const n of [1, 2, 3]) calls.push((await arrive(database.db, voice(callOf(alice, n)))).speaker_0 as string);
+    const now = await identityOf(database.db);
+    const seeded = now[calls[0] as string]?.identityId;
+    expect(seeded).toBeTruthy();
+    expect(now[first]?.identityId).toBe(seeded);
+    // one transaction: both rows carry its time, in no particular order
+    const events = await history();
+    expect(events.map((e) => [e.action, e.voiceprintIds.length]).sort()).toEqual([
+      ['joined', 1],
+      ['seeded', 3],
     ]);
   });
 

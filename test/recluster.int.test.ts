@@ -7,7 +7,7 @@ import { createIdentity, markAnalystEdited } from '../src/voices/identities/memb
 import { reclusterVoices } from '../src/voices/identities/recluster.ts';
 import { runCli } from './support/cli.ts';
 import { createCliTarget, createTestDatabase, engine, type TestDatabase } from './support/db.ts';
-import { arrive, callOf, identityOf, mix, person, storeCall } from './support/identity-calls.ts';
+import { arrive, awayFrom, callOf, identityOf, mix, person, storeCall } from './support/identity-calls.ts';
 
 /**
  * `recluster voices` (src/voices/identities/recluster.ts): unknown identities re-derived over the
@@ -172,6 +172,19 @@ describe(`recluster voices on ${engine}`, () => {
     );
     expect(written.length).toBeGreaterThan(0);
     expect(new Set(written.map((w) => w.source))).toEqual(new Set(['cli']));
+  });
+
+  it('attaches what the graph leaves out to the cluster whose centroid it clears', async () => {
+    const alice = people[0] as number[];
+    const ids: string[] = [];
+    for (const n of [1, 2, 3]) ids.push((await storeCall(database.db, one(callOf(alice, n)))).ids.speaker_0 as string);
+    const far = mix([alice, awayFrom(person(9, 'line noise'), alice)], [0.64, 0.768]);
+    ids.push((await storeCall(database.db, one(far))).ids.speaker_0 as string);
+    const summary = await reclusterVoices(database.db, settings, CLI_ACTOR);
+    expect(summary).toMatchObject({ clusters: 1, moved: 4 });
+    const now = await identityOf(database.db);
+    expect(new Set(ids.map((id) => now[id]?.identityId)).size).toBe(1);
+    expect(now[ids[3] as string]?.identityId).toBeTruthy();
   });
 
   it('does not chain two people through one short call between them', async () => {

@@ -117,3 +117,9 @@ export async function identityOf(db: Db): Promise<Record<string, { identityId: s
   );
   return Object.fromEntries(rows.map((r) => [r.id, { identityId: r.identityId, kind: r.kind }]));
 }
+
+/** The part of `vector` orthogonal to `from`, as a unit vector: a direction unlike `from`. */
+export function awayFrom(vector: number[], from: number[]): number[] {
+  const along = cosine(vector, from);
+  return unit(vector.map((v, i) => v - along * (from[i] as number)));
+}

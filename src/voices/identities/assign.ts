@@ -27,7 +27,8 @@ import {
  *    identity of a core neighbour, or seeds an `unknown` identity with its unassigned neighbours;
  *    its arrival may also make an unassigned neighbour core, which then does the same (taking the new
  *    voiceprint along as a border point); a border point joins the identity of a core neighbour but
- *    never links two groups, so one noisy call between two people cannot chain them;
+ *    never links two groups, so one noisy call between two people cannot chain them; a newly seeded
+ *    identity sweeps in the unassigned voiceprints near its centroid that clear JOIN_SIMILARITY;
  * 3. otherwise it stays unassigned, until enough neighbours arrive.
  * Only a voiceprint with at least `enrolMinSpeechS` of speech can be a core point (seed or extend).
  * Voiceprints of the same recording are never each other's neighbours.
@@ -156,6 +157,26 @@ function assignmentContext(tx: Db, settings: VoiceSettings, actor: Actor) {
     return null;
   }
 
+  /**
+   * A new identity also takes the unassigned voiceprints that clear JOIN_SIMILARITY against its
+   * centroid: calls of the voice that arrived before it had an identity, too far from any single
+   * call to be a neighbour, would otherwise wait for the next recluster.
+   */
+  async function sweep(identityId: string, core: ClusterPoint, members: ClusterPoint[]) {
+    const centroid = meanDirection(members.map((m) => m.unit));
+    const found = await nearestNeighbours(tx, speakerSpace, centroid, {
+      k: NEIGHBOUR_K + 4,
+      efSearch: CLUSTER_EF_SEARCH,
+    });
+    const near = found.neighbours.filter((n) => n.similarity >= JOIN_SIMILARITY && !assigned.has(n.id));
+    const rows = await pointsById(
+      tx,
+      near.map((n) => n.id),
+    );
+    const taken = rows.filter((r) => !r.identityId && r.spoofed === core.spoofed).map((r) => r.id);
+    if (taken.length > 0) await place(identityId, taken, 'joined', `near the centroid seeded by ${core.id}`);
+  }
+
   async function place(identityId: string, voiceprintIds: string[], action: string, reason: string) {
     await moveVoiceprints(tx, identityId, voiceprintIds, { assignedBy: 'online', action, actor, reason });
     for (const id of voiceprintIds) assigned.set(id, identityId);
@@ -186,6 +207,11 @@ function assignmentContext(tx: Db, settings: VoiceSettings, actor: Actor) {
       reason: `core voiceprint ${core.id} with ${neighbours.length} neighbours`,
     });
     for (const id of free) assigned.set(id, identityId);
+    await sweep(
+      identityId,
+      core,
+      [core, ...neighbours].filter((p) => free.includes(p.id)),
+    );
     return 'seeded';
   }
 
@@ -221,4 +247,12 @@ export function coherentGroup(core: ClusterPoint, others: ClusterPoint[]): strin
     return norm > 0 && dot / Math.sqrt(norm) >= JOIN_SIMILARITY;
   });
   return [core.id, ...kept.map((m) => m.id)];
+}
+
+/** The unit direction of the mean of unit vectors. */
+export function meanDirection(units: readonly (readonly number[])[]): number[] {
+  const sum = new Array<number>((units[0] as readonly number[]).length).fill(0);
+  for (const u of units) for (let i = 0; i < sum.length; i++) sum[i] = (sum[i] as number) + (u[i] as number);
+  const norm = Math.hypot(...sum);
+  return sum.map((v) => v / norm);
 }

@@ -2,6 +2,7 @@ import { type Actor, CLI_ACTOR } from '../../audit/audit.ts';
 import type { VoiceSettings } from '../../config.ts';
 import type { Db } from '../../db/client.ts';
 import { withTransaction } from '../../db/transaction.ts';
+import { meanDirection } from './assign.ts';
 import {
   type ClusterPoint,
   identitiesOf,
@@ -10,14 +11,15 @@ import {
   reclusterPool,
 } from './clustering-queries.ts';
 import { createIdentity, moveVoiceprints, unassignVoiceprints } from './membership.ts';
-import { CLUSTER_EF_SEARCH, MIN_NEIGHBOURS, NEIGHBOUR_K, NEIGHBOUR_SIMILARITY } from './thresholds.ts';
+import { CLUSTER_EF_SEARCH, JOIN_SIMILARITY, MIN_NEIGHBOURS, NEIGHBOUR_K, NEIGHBOUR_SIMILARITY } from './thresholds.ts';
 
 /**
  * `recluster voices`: re-derives the `unknown` identities from scratch, as DBSCAN over the kNN
  * graph of the voiceprints (each one's NEIGHBOUR_K nearest from the HNSW index, kept when at least
  * NEIGHBOUR_SIMILARITY, the graph made symmetric): core points (≥ MIN_NEIGHBOURS neighbours and
  * the minimum of speech) linked through core–core edges whose ends share a neighbour make a cluster; a border point joins the
- * cluster of its most similar core neighbour and links nothing; the rest are unassigned. The same
+ * cluster of its most similar core neighbour and links nothing; what is left joins the cluster whose
+ * centroid reaches JOIN_SIMILARITY (attachByCentroid); the rest are unassigned. The same
  * rules as the online step, applied to every voiceprint at once instead of in arrival order.
  *
  * What an analyst made is left alone: identities of kind customer/fraudster/staff, identities an
@@ -134,6 +136,7 @@ export async function deriveClusters(tx: Db, pool: ClusterPoint[], settings: Voi
     }
     if (best) add(find(best.id), point.id);
   }
+  attachByCentroid(pool, members);
   return [...members.values()]
     .map((list) => list.sort())
     .sort((a, b) => ((a[0] as string) < (b[0] as string) ? -1 : 1));
@@ -234,4 +237,30 @@ async function applyClusters(
     moved,
     unassigned: leaving.length,
   };
+}
+
+/**
+ * What the graph left out joins the cluster whose centroid it is most similar to, when that reaches
+ * JOIN_SIMILARITY (same spoof kind): as the online step joins by centroid, so that a call too far
+ * from every single call of its speaker still finds them.
+ */
+function attachByCentroid(pool: ClusterPoint[], members: Map<string, string[]>) {
+  const byId = new Map(pool.map((p) => [p.id, p]));
+  const clusters = [...members.entries()].map(([root, ids]) => {
+    const centroid = meanDirection(ids.map((id) => (byId.get(id) as ClusterPoint).unit));
+    return { root, centroid: Float64Array.from(centroid), spoofed: (byId.get(root) as ClusterPoint).spoofed };
+  });
+  const clustered = new Set([...members.values()].flat());
+  for (const point of pool) {
+    if (clustered.has(point.id)) continue;
+    let best: { root: string; similarity: number } | null = null;
+    for (const cluster of clusters) {
+      if (cluster.spoofed !== point.spoofed) continue;
+      let dot = 0;
+      for (let i = 0; i < cluster.centroid.length; i++)
+        dot += (cluster.centroid[i] as number) * (point.unit[i] as number);
+      if (dot >= JOIN_SIMILARITY && (!best || dot > best.similarity)) best = { root: cluster.root, similarity: dot };
+    }
+    if (best) members.get(best.root)?.push(point.id);
+  }
 }
