@@ -5,6 +5,7 @@ import type { IdentityKind } from '../../db/schema.ts';
 import { withTransaction } from '../../db/transaction.ts';
 import { ConflictError, InvalidInputError, NotFoundError } from '../../errors.ts';
 import { isUuid } from '../../ids.ts';
+import { lockIdentityAssignment } from './clustering-queries.ts';
 import { createIdentity, markAnalystEdited, markMerged, moveVoiceprints, recordIdentityEvent } from './membership.ts';
 import {
   type LockedIdentity,
@@ -65,6 +66,8 @@ export async function enrolIdentity(
   }
   const ids = distinctIds(input.voiceprintIds, 'voiceprintIds');
   return withTransaction(db, async (tx) => {
+    // the analysis step's lock first, as every writer of membership takes it: no deadlock between them
+    await lockIdentityAssignment(tx);
     const voiceprints = await requireVoiceprints(tx, ids);
     const speech = voiceprints.reduce((sum, v) => sum + v.speechSeconds, 0);
     if (speech < settings.enrolMinSpeechS) {
@@ -124,6 +127,8 @@ export async function mergeIdentities(
   }
   const reason = requireReason(input.reason);
   return withTransaction(db, async (tx) => {
+    // the analysis step's lock first, as every writer of membership takes it: no deadlock between them
+    await lockIdentityAssignment(tx);
     const locked = await lockIdentities(tx, [targetId, ...from]);
     const target = requireLive(locked, targetId);
     const missing = from.filter((id) => !locked.some((l) => l.id === id));
@@ -171,6 +176,8 @@ export async function splitIdentity(
   const ids = distinctIds(input.voiceprintIds, 'voiceprintIds');
   const reason = requireReason(input.reason);
   return withTransaction(db, async (tx) => {
+    // the analysis step's lock first, as every writer of membership takes it: no deadlock between them
+    await lockIdentityAssignment(tx);
     const voiceprints = await requireVoiceprints(tx, ids);
     const source = requireLive(await lockIdentities(tx, [sourceId]), sourceId);
     const elsewhere = voiceprints.filter((v) => v.identityId !== sourceId).map((v) => v.id);
@@ -222,6 +229,8 @@ export async function moveIntoIdentity(
   const ids = distinctIds(input.voiceprintIds, 'voiceprintIds');
   const reason = requireReason(input.reason);
   return withTransaction(db, async (tx) => {
+    // the analysis step's lock first, as every writer of membership takes it: no deadlock between them
+    await lockIdentityAssignment(tx);
     const voiceprints = await requireVoiceprints(tx, ids);
     const sourceIds = holders(voiceprints).filter((id) => id !== targetId);
     const locked = await lockIdentities(tx, [targetId, ...sourceIds]);
