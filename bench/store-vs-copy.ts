@@ -55,6 +55,7 @@ import { storeResults } from '../src/ingest/worker.ts';
 import { type DocumentRows, rowsForDocument, type VectorToStore } from '../src/recordings/store.ts';
 import { parseResultsDocument } from '../src/upstream/results.ts';
 import { syntheticCalls } from '../test/support/synthetic-documents.ts';
+import { copyFromChunks } from './support/copy-from.ts';
 import { withBenchDatabase } from './support/database.ts';
 import { describeMachine } from './support/machine.ts';
 import { recordResult } from './support/results.ts';
@@ -219,79 +220,6 @@ function unitVectorText(v: VectorToStore): string {
 }
 const line = (values: unknown[]) => `${values.map(field).join('\t')}\n`;
 
-/**
- * `COPY … FROM STDIN` on one pg client without an extra dependency: a pg "submittable" (the
- * interface pg-cursor and pg-query-stream use) that answers the server's CopyInResponse with the
- * rows, produced lazily in chunks of about 1 MiB, honouring the socket's back-pressure.
- */
-class CopyFrom {
-  readonly text: string;
-  rowCount = 0;
-  private readonly chunks: Iterable<string>;
-  private error: Error | null = null;
-  private resolve!: (rows: number) => void;
-  private reject!: (error: Error) => void;
-  readonly done: Promise<number>;
-
-  constructor(text: string, chunks: Iterable<string>) {
-    this.text = text;
-    this.chunks = chunks;
-    this.done = new Promise((resolve, reject) => {
-      this.resolve = resolve;
-      this.reject = reject;
-    });
-  }
-
-  submit(connection: PgConnection) {
-    connection.query(this.text);
-  }
-
-  handleCopyInResponse(connection: PgConnection) {
-    void this.send(connection);
-  }
-
-  private async send(connection: PgConnection) {
-    try {
-      for (const chunk of this.chunks) {
-        connection.sendCopyFromChunk(Buffer.from(chunk));
-        if (connection.stream.writableNeedDrain) {
-          await new Promise((resolve) => connection.stream.once('drain', resolve));
-        }
-      }
-      connection.endCopyFrom();
-    } catch (error) {
-      connection.sendCopyFail(error instanceof Error ? error.message : String(error));
-    }
-  }
-
-  handleCommandComplete(message: { text: string }) {
-    this.rowCount = Number(/COPY (\d+)/.exec(message.text)?.[1] ?? 0);
-  }
-
-  handleError(error: Error) {
-    this.error = error;
-  }
-
-  handleReadyForQuery() {
-    if (this.error) this.reject(this.error);
-    else this.resolve(this.rowCount);
-  }
-
-  handleEmptyQuery() {}
-  handleRowDescription() {}
-  handleDataRow() {}
-  handlePortalSuspended() {}
-  handleCopyData() {}
-}
-
-type PgConnection = {
-  query(text: string): void;
-  sendCopyFromChunk(chunk: Buffer): void;
-  endCopyFrom(): void;
-  sendCopyFail(message: string): void;
-  stream: NodeJS.WritableStream & { writableNeedDrain: boolean };
-};
-
 function* chunked(lines: Iterable<string>, size = 1 << 20): Generator<string> {
   let buffer = '';
   for (const l of lines) {
@@ -305,9 +233,10 @@ function* chunked(lines: Iterable<string>, size = 1 << 20): Generator<string> {
 }
 
 async function copyInto(client: pg.Client, table: string, columns: string[], lines: Iterable<string>): Promise<number> {
-  const copyFrom = new CopyFrom(`copy ${table} (${columns.join(', ')}) from stdin`, chunked(lines));
-  (client as unknown as { query(submittable: unknown): void }).query(copyFrom);
-  return copyFrom.done;
+  const chunks = (function* () {
+    for (const text of chunked(lines)) yield Buffer.from(text);
+  })();
+  return copyFromChunks(client, `copy ${table} (${columns.join(', ')}) from stdin`, chunks);
 }
 
 /** copy_* tables LIKE the real ones INCLUDING ALL, the same foreign keys; fails if an index differs. */
@@ -319,7 +248,10 @@ async function createCopyTables(client: pg.Client) {
     [TABLES],
   );
   for (const fk of fks) {
-    const definition = fk.definition.replace(/REFERENCES (public\.)?(\w+)/, 'REFERENCES copy_$2');
+    // a reference among the copied tables points at its copy; one outside them (identities) stays
+    const definition = fk.definition.replace(/REFERENCES (public\.)?(\w+)/, (whole, _schema, target: string) =>
+      (TABLES as readonly string[]).includes(target) ? `REFERENCES copy_${target}` : whole,
+    );
     await client.query(
       `alter table copy_${fk.table} add constraint copy_${fk.name} foreign key ${definition.slice(12)}`,
     );

@@ -1,16 +1,14 @@
 import type pg from 'pg';
+import { copyFromChunks } from './copy-from.ts';
 
 /**
  * `COPY … FROM STDIN (FORMAT binary)` on one pg client without an extra dependency: rows are
  * encoded into PostgreSQL's binary COPY format (header, per row a field count and length-prefixed
- * fields, trailer) in chunks of about 1 MiB, sent through a pg "submittable" (the interface
- * pg-cursor uses) that honours the socket's back-pressure.
+ * fields, trailer) in chunks of about 1 MiB, sent by copyFromChunks (copy-from.ts).
  * @example await copyBinary(client, 'voiceprints', ['id', 'embedding'], rows, [uuidField, vectorField]);
  */
 export async function copyBinary(client: pg.Client, table: string, columns: string[], chunks: Iterable<Buffer>) {
-  const copy = new CopyFrom(`copy ${table} (${columns.join(', ')}) from stdin (format binary)`, framed(chunks));
-  (client as unknown as { query(submittable: unknown): void }).query(copy);
-  return copy.done;
+  return copyFromChunks(client, `copy ${table} (${columns.join(', ')}) from stdin (format binary)`, framed(chunks));
 }
 
 const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
@@ -108,71 +106,3 @@ export class BinaryRows {
     return chunk;
   }
 }
-
-class CopyFrom {
-  readonly text: string;
-  rowCount = 0;
-  private readonly chunks: Iterable<Buffer>;
-  private error: Error | null = null;
-  private resolve!: (rows: number) => void;
-  private reject!: (error: Error) => void;
-  readonly done: Promise<number>;
-
-  constructor(text: string, chunks: Iterable<Buffer>) {
-    this.text = text;
-    this.chunks = chunks;
-    this.done = new Promise((resolve, reject) => {
-      this.resolve = resolve;
-      this.reject = reject;
-    });
-  }
-
-  submit(connection: PgConnection) {
-    connection.query(this.text);
-  }
-
-  handleCopyInResponse(connection: PgConnection) {
-    void this.send(connection);
-  }
-
-  private async send(connection: PgConnection) {
-    try {
-      for (const chunk of this.chunks) {
-        connection.sendCopyFromChunk(chunk);
-        if (connection.stream.writableNeedDrain) {
-          await new Promise((resolve) => connection.stream.once('drain', resolve));
-        }
-      }
-      connection.endCopyFrom();
-    } catch (error) {
-      connection.sendCopyFail(error instanceof Error ? error.message : String(error));
-    }
-  }
-
-  handleCommandComplete(message: { text: string }) {
-    this.rowCount = Number(/COPY (\d+)/.exec(message.text)?.[1] ?? 0);
-  }
-
-  handleError(error: Error) {
-    this.error = error;
-  }
-
-  handleReadyForQuery() {
-    if (this.error) this.reject(this.error);
-    else this.resolve(this.rowCount);
-  }
-
-  handleEmptyQuery() {}
-  handleRowDescription() {}
-  handleDataRow() {}
-  handlePortalSuspended() {}
-  handleCopyData() {}
-}
-
-type PgConnection = {
-  query(text: string): void;
-  sendCopyFromChunk(chunk: Buffer): void;
-  endCopyFrom(): void;
-  sendCopyFail(message: string): void;
-  stream: NodeJS.WritableStream & { writableNeedDrain: boolean };
-};
