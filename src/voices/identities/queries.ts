@@ -355,6 +355,11 @@ export type LockedVoiceprint = {
 export async function lockVoiceprints(tx: Db, candidates: readonly string[]): Promise<LockedVoiceprint[]> {
   const ids = candidates.filter(isUuid);
   if (ids.length === 0) return [];
+  return lockVoiceprintsWhere(tx, sql`id = any(${sql.param([...ids])}::uuid[])`);
+}
+
+/** The voiceprints matching `condition`, locked in id order, in one statement. */
+async function lockVoiceprintsWhere(tx: Db, condition: SQL): Promise<LockedVoiceprint[]> {
   const rows = await queryRows<{
     id: string;
     identityId: string | null;
@@ -363,7 +368,7 @@ export async function lockVoiceprints(tx: Db, candidates: readonly string[]): Pr
   }>(
     tx,
     sql`select id, identity_id as "identityId", speech_seconds as "speechSeconds", mean_p_spoofed as "meanPSpoofed"
-        from voiceprints where id = any(${sql.param([...ids])}::uuid[])
+        from voiceprints where ${condition}
         order by id for update`,
   );
   return rows.map(toLockedVoiceprint);
@@ -389,18 +394,7 @@ function toLockedVoiceprint(row: {
  */
 export async function lockMembers(tx: Db, identityIds: readonly string[]): Promise<LockedVoiceprint[]> {
   if (identityIds.length === 0) return [];
-  const rows = await queryRows<{
-    id: string;
-    identityId: string | null;
-    speechSeconds: number | string;
-    meanPSpoofed: number | string | null;
-  }>(
-    tx,
-    sql`select id, identity_id as "identityId", speech_seconds as "speechSeconds", mean_p_spoofed as "meanPSpoofed"
-        from voiceprints where identity_id = any(${sql.param([...identityIds])}::uuid[])
-        order by id for update`,
-  );
-  return rows.map(toLockedVoiceprint);
+  return lockVoiceprintsWhere(tx, sql`identity_id = any(${sql.param([...identityIds])}::uuid[])`);
 }
 
 /** How many voiceprints each of these identities holds now. */
