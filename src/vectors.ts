@@ -16,6 +16,13 @@ export function normalise(vector: readonly number[]): { unit: number[]; norm: nu
   return { unit: vector.map((v) => v / norm), norm };
 }
 
+/** Dot product of equally long vectors: their cosine when both are unit vectors. */
+export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let sum = 0;
+  for (let i = 0; i < a.length; i++) sum += (a[i] as number) * (b[i] as number);
+  return sum;
+}
+
 /** Element-wise mean of equally long vectors. */
 export function meanVector(vectors: readonly (readonly number[])[]): number[] {
   const first = vectors[0];

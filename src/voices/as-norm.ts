@@ -1,5 +1,6 @@
 import type { Db } from '../db/client.ts';
 import { ConflictError } from '../errors.ts';
+import { dot } from '../vectors.ts';
 import { asNormScore, type Calibration, topStats } from './calibration.ts';
 import { embeddingsOf } from './queries.ts';
 
@@ -31,8 +32,7 @@ async function cohortVectors(db: Db, ids: string[]): Promise<Float32Array[]> {
 function statsAgainst(unit: Float32Array, cohort: Float32Array[], topN: number) {
   const similarities: number[] = [];
   for (const member of cohort) {
-    let s = 0;
-    for (let d = 0; d < unit.length; d++) s += (unit[d] as number) * (member[d] as number);
+    const s = dot(unit, member);
     // the voice itself, when it is in the cohort
     if (s < 0.9999) similarities.push(s);
   }

@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm';
 import pgvector from 'pgvector';
 import { type Db, queryRows } from '../db/client.ts';
 import { voiceCalibrations } from '../db/schema.ts';
+import { dot } from '../vectors.ts';
 
 /**
  * What a similarity means: the false-accept rate (FAR) of calling two voiceprints the same voice
@@ -95,12 +96,13 @@ export async function currentCalibration(db: Db): Promise<Calibration> {
 }
 
 /**
- * Draws a new cohort and stores its calibration (the prior's, when the cohort is too small).
+ * Draws a new cohort and stores its calibration (the prior's, when the cohort is too small);
+ * `counted` is the voiceprint count when the caller has just read it.
  * @example const calibration = await refreshCalibration(db);
  */
-export async function refreshCalibration(db: Db): Promise<Calibration> {
-  const cohort = await sampleCohort(db);
-  const voiceprintCount = await countVoiceprints(db);
+export async function refreshCalibration(db: Db, counted?: number): Promise<Calibration> {
+  const voiceprintCount = counted ?? (await countVoiceprints(db));
+  const cohort = await sampleCohort(db, voiceprintCount);
   if (cohort.length < COHORT_MIN) {
     const prior = priorCalibration(voiceprintCount);
     await storeCalibration(db, 'prior', voiceprintCount, cohort.length, 0, priorModel());
@@ -132,7 +134,7 @@ export async function refreshCalibrationIfStale(db: Db): Promise<boolean> {
     (current.method === 'prior' && count >= COHORT_MIN) ||
     count >= Math.max(COHORT_MIN, current.voiceprintCount * REFRESH_GROWTH);
   if (!stale) return false;
-  await refreshCalibration(db);
+  await refreshCalibration(db, count);
   return true;
 }
 
@@ -144,8 +146,7 @@ type CohortMember = {
   unit: Float32Array;
 };
 
-async function sampleCohort(db: Db): Promise<CohortMember[]> {
-  const total = await countVoiceprints(db);
+async function sampleCohort(db: Db, total: number): Promise<CohortMember[]> {
   // a Bernoulli sample a little larger than needed, so that one scan of a large table suffices
   const percent = total <= COHORT_SIZE ? 100 : Math.min(100, ((COHORT_SIZE * 1.3) / total) * 100);
   const rows = await queryRows<{
@@ -205,12 +206,6 @@ function surelyTwoPeople(a: CohortMember, b: CohortMember): boolean {
   if (a.recordingId === b.recordingId) return false;
   if (a.identityId !== null && a.identityId === b.identityId) return false;
   return a.accountRef === null || a.accountRef !== b.accountRef;
-}
-
-function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let sum = 0;
-  for (let d = 0; d < a.length; d++) sum += (a[d] as number) * (b[d] as number);
-  return sum;
 }
 
 /**

@@ -3,6 +3,7 @@ import type { Db } from '../db/client.ts';
 import type { IdentityKind } from '../db/schema.ts';
 import { withTransaction } from '../db/transaction.ts';
 import { type KnnFilter, type KnnPlan, nearestNeighbours, speakerSpace } from '../search/knn.ts';
+import { dot } from '../vectors.ts';
 import { asNormalise } from './as-norm.ts';
 import { type Calibration, currentCalibration, scoreOf, type Verdict, verdictOf } from './calibration.ts';
 import { anyStaffIdentity, embeddingsOf } from './queries.ts';
@@ -216,12 +217,6 @@ function centroidOf(units: Float32Array[]): Float32Array {
   for (const unit of units) for (let i = 0; i < sum.length; i++) sum[i] = (sum[i] as number) + (unit[i] as number);
   const norm = Math.hypot(...sum);
   return sum.map((v) => v / norm);
-}
-
-export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let sum = 0;
-  for (let i = 0; i < a.length; i++) sum += (a[i] as number) * (b[i] as number);
-  return sum;
 }
 
 function round(value: number): number {

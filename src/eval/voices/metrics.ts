@@ -102,12 +102,6 @@ export function verificationFigures(genuine: Float32Array, impostor: Float32Arra
   };
 }
 
-export function cosine(a: Float32Array, b: Float32Array): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += (a[i] as number) * (b[i] as number);
-  return s;
-}
-
 export function unitOf(vector: readonly number[]): Float32Array {
   let s = 0;
   for (const v of vector) s += v * v;

@@ -4,12 +4,13 @@ import type { VoiceSettings } from '../../config.ts';
 import type { Database } from '../../db/client.ts';
 import type { Logger } from '../../log.ts';
 import { randomStream } from '../../standin/voices.ts';
+import { dot } from '../../vectors.ts';
 import { refreshCalibration } from '../../voices/calibration.ts';
 import { reclusterVoices } from '../../voices/identities/recluster.ts';
 import * as thresholds from '../../voices/identities/thresholds.ts';
 import { searchVoices } from '../../voices/search.ts';
 import { generateCorpus } from './corpus.ts';
-import { clusteringScores, cosine, unitOf, verificationFigures } from './metrics.ts';
+import { clusteringScores, unitOf, verificationFigures } from './metrics.ts';
 import { identityAssignments } from './queries.ts';
 import { type LoadedVoiceprint, replayCorpus } from './replay.ts';
 
@@ -328,7 +329,7 @@ function verificationScores(loaded: LoadedVoiceprint[], seed: number) {
     for (let a = 0; a < list.length; a++) {
       for (let b = a + 1; b < list.length; b++) {
         if (keep < 1 && random.uniform() >= keep) continue;
-        same.push(cosine(units[list[a] as number] as Float32Array, units[list[b] as number] as Float32Array));
+        same.push(dot(units[list[a] as number] as Float32Array, units[list[b] as number] as Float32Array));
       }
     }
   }
@@ -337,7 +338,7 @@ function verificationScores(loaded: LoadedVoiceprint[], seed: number) {
     const a = Math.floor(random.uniform() * genuine.length);
     const b = Math.floor(random.uniform() * genuine.length);
     if ((genuine[a] as LoadedVoiceprint).speakerId === (genuine[b] as LoadedVoiceprint).speakerId) continue;
-    impostor[n++] = cosine(units[a] as Float32Array, units[b] as Float32Array);
+    impostor[n++] = dot(units[a] as Float32Array, units[b] as Float32Array);
   }
   return verificationFigures(Float32Array.from(same), impostor);
 }
