@@ -13,8 +13,11 @@ import { startStandin } from '../src/standin/server.ts';
 import { IDENTITY_ASSIGNMENT_LOCK } from '../src/voices/identities/clustering-queries.ts';
 import { createIdentity } from '../src/voices/identities/membership.ts';
 import { IDENTITY_STEP, identityStep } from '../src/voices/identities/step.ts';
-import { JOIN_SIMILARITY, NEIGHBOUR_SIMILARITY } from '../src/voices/identities/thresholds.ts';
+import { JOIN_SIMILARITY, NEIGHBOUR_SIMILARITY, ONLINE_MARGIN_JOIN } from '../src/voices/identities/thresholds.ts';
 import { createTestDatabase, engine, type TestDatabase } from './support/db.ts';
+
+const { similarity: MARGIN_JOIN_SIMILARITY, margin: JOIN_MARGIN } = ONLINE_MARGIN_JOIN;
+
 import { itNotOnPglite } from './support/engine.ts';
 import {
   analysePending,
@@ -88,11 +91,14 @@ describe(`online identity assignment on ${engine}`, () => {
   });
 
   it('sweeps into a new identity an earlier call that is near its centroid but no single call’s neighbour', async () => {
-    const early = mix([alice, awayFrom(person(9, 'line noise'), alice)], [0.64, 0.768]);
-    expect(cosine(early, callOf(alice, 1))).toBeLessThan(NEIGHBOUR_SIMILARITY);
+    // calls on a noisy line (pairwise ≈ 0.71): their mean is a cleaner picture of the voice than any one
+    const noisy = [1, 2, 3].map((n) => callOf(alice, n, 0.4));
+    const early = mix([alice, awayFrom(person(9, 'line noise'), alice)], [0.66, 0.75]);
+    for (const call of noisy) expect(cosine(early, call)).toBeLessThan(NEIGHBOUR_SIMILARITY);
+    expect(cosine(early, mix(noisy, [1, 1, 1]))).toBeGreaterThanOrEqual(JOIN_SIMILARITY);
     const first = (await arrive(database.db, voice(early))).speaker_0 as string;
     const calls: string[] = [];
-    for (const n of [1, 2, 3]) calls.push((await arrive(database.db, voice(callOf(alice, n)))).speaker_0 as string);
+    for (const call of noisy) calls.push((await arrive(database.db, voice(call))).speaker_0 as string);
     const now = await identityOf(database.db);
     const seeded = now[calls[0] as string]?.identityId;
     expect(seeded).toBeTruthy();
@@ -103,6 +109,62 @@ describe(`online identity assignment on ${engine}`, () => {
       ['joined', 1],
       ['seeded', 3],
     ]);
+  });
+
+  it('lets a hard call join its speaker below JOIN_SIMILARITY only when that centroid clearly beats the next one', async () => {
+    for (const n of [1, 2, 3]) await arrive(database.db, voice(callOf(alice, n)));
+    // each hard call has noise of its own, so that the hard calls are not each other's neighbours
+    const line = (n: number) => awayFrom(awayFrom(person(n, 'line noise'), alice), bob);
+    // alone with one identity (no runner-up to beat), a weak match waits
+    const lonely = mix([alice, line(1)], [0.52, 0.85]);
+    expect(cosine(lonely, alice)).toBeLessThan(JOIN_SIMILARITY);
+    expect(cosine(lonely, alice)).toBeGreaterThan(MARGIN_JOIN_SIMILARITY);
+    const waiting = (await arrive(database.db, voice(lonely))).speaker_0 as string;
+    expect((await identityOf(database.db))[waiting]?.identityId).toBeNull();
+
+    for (const n of [1, 2, 3]) await arrive(database.db, voice(callOf(bob, n)));
+    const alice4 = (await arrive(database.db, voice(callOf(alice, 4)))).speaker_0 as string;
+    let now = await identityOf(database.db);
+    const aliceId = now[alice4]?.identityId;
+    expect(aliceId).toBeTruthy();
+    // well ahead of bob's centroid: joins alice
+    const hard = (await arrive(database.db, voice(mix([alice, line(2)], [0.52, 0.85])))).speaker_0 as string;
+    // as close to both: joins neither
+    const torn = mix([alice, bob, line(3)], [0.4, 0.38, 0.83]);
+    expect(Math.abs(cosine(torn, alice) - cosine(torn, bob))).toBeLessThan(JOIN_MARGIN);
+    const tornId = (await arrive(database.db, voice(torn))).speaker_0 as string;
+    now = await identityOf(database.db);
+    expect(now[hard]?.identityId).toBe(aliceId);
+    expect(now[tornId]?.identityId).toBeNull();
+    const [joined] = await queryRows<{ reason: string }>(
+      database.db,
+      sql`select reason from identity_events where ${hard} = any(voiceprint_ids) and action = 'joined'`,
+    );
+    expect(joined?.reason).toMatch(/^centroid similarity 0\.5/);
+  });
+
+  it('never lets a weak call join an agent (staff) identity by margin: agents take only JOIN_SIMILARITY', async () => {
+    const agentCalls = await Promise.all([1, 2].map((n) => storeCall(database.db, voice(callOf(bob, n)))));
+    await withTransaction(database.db, (tx) =>
+      createIdentity(tx, {
+        kind: 'staff',
+        origin: 'analyst',
+        voiceprintIds: agentCalls.map((c) => c.ids.speaker_0 as string),
+        assignedBy: 'analyst',
+        action: 'created',
+        actor: SYSTEM_ACTOR,
+      }),
+    );
+    for (const n of [1, 2, 3]) await arrive(database.db, voice(callOf(alice, n)));
+    const line = awayFrom(awayFrom(person(4, 'line noise'), alice), bob);
+    // as far ahead of alice's centroid as the call that joined alice above, but towards the agent
+    const weak = mix([bob, line], [0.52, 0.85]);
+    const agentCentroid = mix([callOf(bob, 1), callOf(bob, 2)], [1, 1]);
+    expect(cosine(weak, agentCentroid)).toBeLessThan(JOIN_SIMILARITY);
+    expect(cosine(weak, agentCentroid)).toBeGreaterThan(MARGIN_JOIN_SIMILARITY);
+    expect(cosine(weak, agentCentroid) - cosine(weak, alice)).toBeGreaterThan(JOIN_MARGIN);
+    const id = (await arrive(database.db, voice(weak))).speaker_0 as string;
+    expect((await identityOf(database.db))[id]?.identityId).toBeNull();
   });
 
   it('keeps the two speakers of one call apart: a recording’s own voiceprints are never neighbours', async () => {

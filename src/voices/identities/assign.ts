@@ -14,14 +14,16 @@ import {
   MIN_NEIGHBOURS,
   NEIGHBOUR_K,
   NEIGHBOUR_SIMILARITY,
+  ONLINE_MARGIN_JOIN,
 } from './thresholds.ts';
 
 /**
  * Online assignment of one new voiceprint to an identity (the analysis step, step.ts), in the
  * caller's transaction and under the assignment lock:
  *
- * 1. it joins the live identity whose centroid is most similar, when that reaches JOIN_SIMILARITY
- *    (and the identity may take it: the spoof rule, `mayJoin`);
+ * 1. it joins the live identity whose centroid is most similar, when that reaches JOIN_SIMILARITY,
+ *    or ONLINE_MARGIN_JOIN well ahead of the next centroid (`joinsCentroid`), and the identity
+ *    may take it (the spoof rule, `mayJoin`);
  * 2. otherwise, as DBSCAN over the voiceprints seen so far (radius NEIGHBOUR_SIMILARITY, minPts
  *    MIN_NEIGHBOURS + 1), with Immich's online rules: when it is a core point it extends the
  *    identity of a core neighbour, or seeds an `unknown` identity with its unassigned neighbours;
@@ -37,6 +39,26 @@ import {
 export type AssignmentOutcome = 'kept' | 'joined' | 'extended' | 'seeded' | 'border' | 'unassigned';
 
 type Neighbour = ClusterPoint & { similarity: number };
+
+/**
+ * Whether a voiceprint joins the identity of its most similar centroid (`best`), given the next most
+ * similar centroid's similarity (`runnerUp`, null when there is none): at JOIN_SIMILARITY, or at
+ * `rule.similarity` with a lead of `rule.margin` over the runner-up (ONLINE_MARGIN_JOIN,
+ * BATCH_MARGIN_JOIN) — never below JOIN_SIMILARITY into a `staff` identity: an agent's centroid,
+ * drawn from calls on every account, sits close to many customers, and a customer's call placed
+ * there drops out of search (staff are excluded), so agents take only clear matches.
+ */
+export function joinsCentroid(
+  best: { similarity: number; kind: IdentityKind },
+  runnerUp: number | null,
+  rule: MarginJoin,
+): boolean {
+  if (best.similarity >= JOIN_SIMILARITY) return true;
+  if (best.kind === 'staff' || runnerUp === null) return false;
+  return best.similarity >= rule.similarity && best.similarity - runnerUp >= rule.margin;
+}
+
+export type MarginJoin = { readonly similarity: number; readonly margin: number };
 
 /** Whether a voiceprint of this spoof class may be placed in this identity. */
 export function mayJoin(spoofed: boolean, identity: { kind: IdentityKind; spoofed: boolean }): boolean {
@@ -63,7 +85,8 @@ export async function assignVoiceprint(
 
   const candidates = await context.centroidsOf(point);
   const best = candidates.find((c) => mayJoin(point.spoofed, c));
-  if (best && best.similarity >= JOIN_SIMILARITY) {
+  const runnerUp = candidates.find((c) => c !== best)?.similarity ?? null;
+  if (best && joinsCentroid(best, runnerUp, ONLINE_MARGIN_JOIN)) {
     await context.place(best.identityId, [point.id], 'joined', `centroid similarity ${best.similarity.toFixed(3)}`);
     return 'joined';
   }

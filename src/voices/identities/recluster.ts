@@ -2,7 +2,8 @@ import { type Actor, CLI_ACTOR } from '../../audit/audit.ts';
 import type { VoiceSettings } from '../../config.ts';
 import type { Db } from '../../db/client.ts';
 import { withTransaction } from '../../db/transaction.ts';
-import { meanDirection } from './assign.ts';
+import { dot } from '../../vectors.ts';
+import { joinsCentroid, meanDirection } from './assign.ts';
 import {
   type ClusterPoint,
   identitiesOf,
@@ -11,7 +12,13 @@ import {
   reclusterPool,
 } from './clustering-queries.ts';
 import { createIdentity, moveVoiceprints, unassignVoiceprints } from './membership.ts';
-import { CLUSTER_EF_SEARCH, JOIN_SIMILARITY, MIN_NEIGHBOURS, NEIGHBOUR_K, NEIGHBOUR_SIMILARITY } from './thresholds.ts';
+import {
+  BATCH_MARGIN_JOIN,
+  CLUSTER_EF_SEARCH,
+  MIN_NEIGHBOURS,
+  NEIGHBOUR_K,
+  NEIGHBOUR_SIMILARITY,
+} from './thresholds.ts';
 
 /**
  * `recluster voices`: re-derives the `unknown` identities from scratch, as DBSCAN over the kNN
@@ -19,7 +26,7 @@ import { CLUSTER_EF_SEARCH, JOIN_SIMILARITY, MIN_NEIGHBOURS, NEIGHBOUR_K, NEIGHB
  * NEIGHBOUR_SIMILARITY, the graph made symmetric): core points (≥ MIN_NEIGHBOURS neighbours and
  * the minimum of speech) linked through core–core edges whose ends share a neighbour make a cluster; a border point joins the
  * cluster of its most similar core neighbour and links nothing; what is left joins the cluster whose
- * centroid reaches JOIN_SIMILARITY (attachByCentroid); the rest are unassigned. The same
+ * centroid it clears as the online step's join does (joinsCentroid with BATCH_MARGIN_JOIN; attachByCentroid); the rest are unassigned. The same
  * rules as the online step, applied to every voiceprint at once instead of in arrival order.
  *
  * What an analyst made is left alone: identities of kind customer/fraudster/staff, identities an
@@ -240,9 +247,9 @@ async function applyClusters(
 }
 
 /**
- * What the graph left out joins the cluster whose centroid it is most similar to, when that reaches
- * JOIN_SIMILARITY (same spoof kind): as the online step joins by centroid, so that a call too far
- * from every single call of its speaker still finds them.
+ * What the graph left out joins the cluster whose centroid it is most similar to (same spoof kind),
+ * when that clears joinsCentroid against the runner-up: as the online step joins by centroid, so
+ * that a call too far from every single call of its speaker still finds them.
  */
 function attachByCentroid(pool: ClusterPoint[], members: Map<string, string[]>) {
   const byId = new Map(pool.map((p) => [p.id, p]));
@@ -254,13 +261,17 @@ function attachByCentroid(pool: ClusterPoint[], members: Map<string, string[]>) 
   for (const point of pool) {
     if (clustered.has(point.id)) continue;
     let best: { root: string; similarity: number } | null = null;
+    let runnerUp: number | null = null;
     for (const cluster of clusters) {
       if (cluster.spoofed !== point.spoofed) continue;
-      let dot = 0;
-      for (let i = 0; i < cluster.centroid.length; i++)
-        dot += (cluster.centroid[i] as number) * (point.unit[i] as number);
-      if (dot >= JOIN_SIMILARITY && (!best || dot > best.similarity)) best = { root: cluster.root, similarity: dot };
+      const similarity = dot(cluster.centroid, point.unit);
+      if (!best || similarity > best.similarity) {
+        if (best) runnerUp = best.similarity;
+        best = { root: cluster.root, similarity };
+      } else if (runnerUp === null || similarity > runnerUp) runnerUp = similarity;
     }
-    if (best) members.get(best.root)?.push(point.id);
+    // the pool's clusters are all `unknown`: analysts' identities are not re-derived
+    if (best && joinsCentroid({ similarity: best.similarity, kind: 'unknown' }, runnerUp, BATCH_MARGIN_JOIN))
+      members.get(best.root)?.push(point.id);
   }
 }
