@@ -15,9 +15,6 @@ import { createIdentity } from '../src/voices/identities/membership.ts';
 import { IDENTITY_STEP, identityStep } from '../src/voices/identities/step.ts';
 import { JOIN_SIMILARITY, NEIGHBOUR_SIMILARITY, ONLINE_MARGIN_JOIN } from '../src/voices/identities/thresholds.ts';
 import { createTestDatabase, engine, type TestDatabase } from './support/db.ts';
-
-const { similarity: MARGIN_JOIN_SIMILARITY, margin: JOIN_MARGIN } = ONLINE_MARGIN_JOIN;
-
 import { itNotOnPglite } from './support/engine.ts';
 import {
   analysePending,
@@ -47,6 +44,7 @@ afterEach(async () => {
   await database?.close();
 });
 
+const { similarity: MARGIN_JOIN_SIMILARITY, margin: JOIN_MARGIN } = ONLINE_MARGIN_JOIN;
 const alice = person(1, 'alice');
 const bob = person(1, 'bob');
 const voice = (unit: number[], extra: { speechSeconds?: number; meanPSpoofed?: number } = {}) => [

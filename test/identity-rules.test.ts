@@ -32,10 +32,8 @@ describe('identity rules: joining a centroid', () => {
     expect(ONLINE_MARGIN_JOIN.similarity).toBeLessThan(JOIN_SIMILARITY);
     const between = (BATCH_MARGIN_JOIN.similarity + ONLINE_MARGIN_JOIN.similarity) / 2;
     const lead = ONLINE_MARGIN_JOIN.margin;
-    if (between < ONLINE_MARGIN_JOIN.similarity) {
-      expect(joinsCentroid({ similarity: between, kind: 'unknown' }, between - lead, BATCH_MARGIN_JOIN)).toBe(true);
-      expect(joinsCentroid({ similarity: between, kind: 'unknown' }, between - lead, ONLINE_MARGIN_JOIN)).toBe(false);
-    }
+    expect(joinsCentroid({ similarity: between, kind: 'unknown' }, between - lead, BATCH_MARGIN_JOIN)).toBe(true);
+    expect(joinsCentroid({ similarity: between, kind: 'unknown' }, between - lead, ONLINE_MARGIN_JOIN)).toBe(false);
   });
 
   it('takes agents (staff) only at JOIN_SIMILARITY', () => {

@@ -31,7 +31,7 @@ export function evaluateTargets(figures: Record<string, unknown>, defaultEfSearc
   };
   const sweep = m16.searchVoices;
   const entries = Object.entries(sweep);
-  const best = entries.filter(([, m]) => m.recallAt10 >= TARGET.recall).sort((a, b) => a[1].p50Ms - b[1].p50Ms)[0];
+  const best = fastestAtTargetRecall(entries);
   const highest = entries.sort((a, b) => b[1].recallAt10 - a[1].recallAt10 || a[1].p50Ms - b[1].p50Ms)[0];
   const lance = figures.lancedb as { sweep: Sweep } | undefined;
   const onePercent = Object.entries(m16.filtered).find(([label]) => label.startsWith('1%'))?.[1].searchVoices;
@@ -90,6 +90,11 @@ export function evaluateTargets(figures: Record<string, unknown>, defaultEfSearc
   };
 }
 
+/** The sweep's fastest point (by p50) among those reaching the target recall. */
+function fastestAtTargetRecall(entries: [string, Point][]): [string, Point] | undefined {
+  return entries.filter(([, m]) => m.recallAt10 >= TARGET.recall).sort((a, b) => a[1].p50Ms - b[1].p50Ms)[0];
+}
+
 function judgeAtRecall(best: [string, Point] | undefined) {
   return best
     ? {
@@ -114,9 +119,7 @@ function largerIndexes(figures: Record<string, unknown>, lance: { sweep: Sweep }
         const sweep = Object.fromEntries(
           Object.entries(build.searchVoices ?? {}).filter(([ef]) => !ef.startsWith('default')),
         );
-        const best = Object.entries(sweep)
-          .filter(([, m]) => m.recallAt10 >= TARGET.recall)
-          .sort((a, b) => a[1].p50Ms - b[1].p50Ms)[0];
+        const best = fastestAtTargetRecall(Object.entries(sweep));
         const lanceP50 = best && lance ? p50AtRecall(lance.sweep, best[1].recallAt10) : null;
         return [
           key,
