@@ -955,10 +955,11 @@ function summarise(voiceprints: number): string {
     .join('; ');
 }
 
-/** Judges the recorded figures again; the run's own command, machine and measurements stay. */
+/** Judges the recorded figures again; the run's own date, command, machine and measurements stay. */
 function rejudge() {
   const file = path.join(benchDir, 'results', 'voices-knn.json');
   const recorded = JSON.parse(fs.readFileSync(file, 'utf8')) as {
+    date: string;
     command: string;
     machine: unknown;
     figures: Record<string, unknown>;
@@ -969,6 +970,7 @@ function rejudge() {
   const data = figures.data as { voiceprints: number };
   recordResult(benchDir, {
     name: 'voices-knn',
+    date: recorded.date,
     command: recorded.command,
     machine: recorded.machine,
     figures,

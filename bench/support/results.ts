@@ -20,9 +20,17 @@ ratios within a run (e.g. PGlite ÷ PostgreSQL), not across runs or machines.
  */
 export function recordResult(
   benchDir: string,
-  input: { name: string; command: string; machine: unknown; figures: Record<string, unknown>; summary: string },
+  input: {
+    name: string;
+    command: string;
+    machine: unknown;
+    figures: Record<string, unknown>;
+    summary: string;
+    /** when the figures were measured, if not now (a result judged again keeps its run's date) */
+    date?: string;
+  },
 ): { file: string; date: string } {
-  const date = new Date().toISOString();
+  const date = input.date ?? new Date().toISOString();
   const result = { name: input.name, date, command: input.command, machine: input.machine, figures: input.figures };
   fs.mkdirSync(path.join(benchDir, 'results'), { recursive: true });
   const file = path.join(benchDir, 'results', `${input.name}.json`);
