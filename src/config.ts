@@ -63,6 +63,13 @@ const envSchema = z.object({
   VOXTRACE_MAX_UPLOAD_MB: z.coerce.number().positive('must be > 0').default(200),
   VOXTRACE_KEEP_AUDIO: booleanFlag.default(false),
   VOXTRACE_ENROL_MIN_SPEECH_S: z.coerce.number().min(0, 'must be ≥ 0 seconds').default(8),
+  VOXTRACE_WATCHLIST_FAR: z.coerce
+    .number({ error: 'must be a number' })
+    .gt(0, 'must be a false-accept rate above 0')
+    .max(0.1, 'must be at most 0.1 (a watchlist hit at 1 in 10 false accepts would be noise)')
+    .default(0.001),
+  VOXTRACE_VOICE_REUSE_ACCOUNTS: z.coerce.number().int('must be a whole number').min(2, 'must be ≥ 2').default(3),
+  VOXTRACE_VOICE_REUSE_DAYS: z.coerce.number().positive('must be > 0 days').default(30),
 });
 
 export type Config = {
@@ -91,6 +98,19 @@ export type Config = {
 export type VoiceSettings = {
   /** seconds of speech an identity needs before it is enrolled (customer, fraudster, staff) */
   enrolMinSpeechS: number;
+  /** the false-accept rate per comparison at or below which a voice matches the watchlist */
+  watchlistFar: number;
+  /** distinct accounts one voice is heard on, within `voiceReuseDays`, that raise `voice_reuse` */
+  voiceReuseAccounts: number;
+  voiceReuseDays: number;
+};
+
+/** The voice settings' defaults (CONVENTIONS), for callers without a config (tests, benchmarks). */
+export const DEFAULT_VOICE_SETTINGS: VoiceSettings = {
+  enrolMinSpeechS: 8,
+  watchlistFar: 0.001,
+  voiceReuseAccounts: 3,
+  voiceReuseDays: 30,
 };
 
 export class ConfigError extends VoxtraceError {
@@ -153,6 +173,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     maxUploadBytes: Math.round(e.VOXTRACE_MAX_UPLOAD_MB * 1024 * 1024),
     keepAudio: e.VOXTRACE_KEEP_AUDIO,
-    voices: { enrolMinSpeechS: e.VOXTRACE_ENROL_MIN_SPEECH_S },
+    voices: {
+      enrolMinSpeechS: e.VOXTRACE_ENROL_MIN_SPEECH_S,
+      watchlistFar: e.VOXTRACE_WATCHLIST_FAR,
+      voiceReuseAccounts: e.VOXTRACE_VOICE_REUSE_ACCOUNTS,
+      voiceReuseDays: e.VOXTRACE_VOICE_REUSE_DAYS,
+    },
   };
 }

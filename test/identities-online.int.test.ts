@@ -6,6 +6,7 @@ import { sql } from 'drizzle-orm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { countAnalysisBacklog } from '../src/analysis/outbox.ts';
 import { SYSTEM_ACTOR } from '../src/audit/audit.ts';
+import { DEFAULT_VOICE_SETTINGS } from '../src/config.ts';
 import { queryRows } from '../src/db/client.ts';
 import { withTransaction } from '../src/db/transaction.ts';
 import { createLogger } from '../src/log.ts';
@@ -269,7 +270,7 @@ describe(`online identity assignment on ${engine}`, () => {
     const before = { history: await history(), identities: await identityOf(database.db) };
     expect(before.history.map((e) => e.action)).toEqual(['seeded', 'joined']);
     // the step run again on the same event (what a replay after a lost commit record would do)
-    const step = identityStep({ enrolMinSpeechS: 8 });
+    const step = identityStep(DEFAULT_VOICE_SETTINGS);
     await withTransaction(database.db, (tx) =>
       step.run({
         tx,

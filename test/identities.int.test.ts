@@ -1,6 +1,7 @@
 import { asc, count, eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI_ACTOR, SYSTEM_ACTOR } from '../src/audit/audit.ts';
+import { DEFAULT_VOICE_SETTINGS } from '../src/config.ts';
 import { queryRows } from '../src/db/client.ts';
 import { auditEvents, identities, identityEvents, recordings, voiceprints } from '../src/db/schema.ts';
 import { withTransaction } from '../src/db/transaction.ts';
@@ -230,7 +231,7 @@ describe(`identities on ${engine}`, () => {
     );
     expect(noAccount.errors?.map((e) => e.path)).toEqual(['json.accountRef']);
 
-    const strict = testApp(database.db, { voices: { enrolMinSpeechS: 1000 } });
+    const strict = testApp(database.db, { voices: { ...DEFAULT_VOICE_SETTINGS, enrolMinSpeechS: 1000 } });
     const little = await expectProblem(
       await strict.request('/v1/identities', {
         method: 'POST',

@@ -32,15 +32,19 @@ describe(`migrations on ${engine}`, () => {
       sql`select table_name from information_schema.tables where table_schema = 'public' order by 1`,
     );
     expect(tables.map((t) => t.table_name)).toEqual([
+      'alert_events',
+      'alerts',
       'api_keys',
       'audit_events',
       'identities',
       'identity_events',
       'recording_events',
       'recordings',
+      'staff_proposals',
       'utterances',
       'voice_calibrations',
       'voiceprints',
+      'watchlist_entries',
     ]);
     const indexes = await queryRows<{ indexname: string; indexdef: string }>(
       database.db,
@@ -156,6 +160,36 @@ describe(`upgrading to the voices release on ${engine}`, () => {
         sql`select status, steps_done, completed_at from recording_events where recording_id = ${stored?.id}`,
       );
       expect(events).toEqual([{ status: 'pending', steps_done: ['earlier.step'], completed_at: null }]);
+    } finally {
+      await old.close();
+    }
+  });
+});
+
+describe(`upgrading to the alerts release on ${engine}`, () => {
+  it('reopens analysed events for the new steps only, and adds enrol_customer as false', async () => {
+    const old = await createTestDatabase({ migrated: false });
+    try {
+      await migrateUpTo(old, '0006_voices');
+      const [stored] = await queryRows<{ id: string }>(
+        old.db,
+        sql`insert into recordings (source, status) values ('import', 'complete') returning id`,
+      );
+      await old.db.execute(
+        sql`insert into recording_events (recording_id, kind, status, steps_done, completed_at)
+            values (${stored?.id}, 'stored', 'done', '{voices.identity,voices.calibration}', now())`,
+      );
+      await migrateDatabase(old);
+      const events = await queryRows<{ status: string; steps_done: string[] }>(
+        old.db,
+        sql`select status, steps_done from recording_events where recording_id = ${stored?.id}`,
+      );
+      expect(events).toEqual([{ status: 'pending', steps_done: ['voices.identity', 'voices.calibration'] }]);
+      const [recording] = await queryRows<{ enrol_customer: boolean }>(
+        old.db,
+        sql`select enrol_customer from recordings where id = ${stored?.id}`,
+      );
+      expect(recording?.enrol_customer).toBe(false);
     } finally {
       await old.close();
     }

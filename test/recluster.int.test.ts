@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CLI_ACTOR, SYSTEM_ACTOR } from '../src/audit/audit.ts';
+import { DEFAULT_VOICE_SETTINGS } from '../src/config.ts';
 import { queryRows } from '../src/db/client.ts';
 import { withTransaction } from '../src/db/transaction.ts';
 import { createIdentity, markAnalystEdited } from '../src/voices/identities/membership.ts';
@@ -22,7 +23,7 @@ afterEach(async () => {
   await database?.close();
 });
 
-const settings = { enrolMinSpeechS: 8 };
+const settings = DEFAULT_VOICE_SETTINGS;
 const people = ['alice', 'bob', 'carol'].map((name) => person(3, name));
 const one = (unit: number[], speechSeconds = 30) => [{ label: 'speaker_0', unit, speechSeconds }];
 

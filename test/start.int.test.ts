@@ -102,7 +102,7 @@ describe(`./voxtrace start on ${engine}`, () => {
         ? await createTestDatabase({ migrated: false })
         : await openPglite(path.join(dataDir, 'db'));
     try {
-      await migrateUpTo(old, '0005_house_in_order');
+      await migrateUpTo(old, '0006_voices');
       await old.db.execute(
         sql`insert into api_keys (name, scope, key_hash, key_prefix) values ('admin', 'admin', 'x', 'vxt_x')`,
       );

@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import {
   bigint,
+  boolean,
   check,
   doublePrecision,
   halfvec,
@@ -41,6 +42,8 @@ export const recordings = pgTable(
     channel: text('channel'),
     callAt: timestamp('call_at', { withTimezone: true }),
     meta: jsonb('meta').$type<Record<string, unknown>>().notNull().default({}),
+    // intake's enrolCustomer: after analysis, the call's non-staff speaker enrols as the account's customer
+    enrolCustomer: boolean('enrol_customer').notNull().default(false),
     status: text('status', { enum: recordingStatuses }).notNull().default('queued'),
     upstreamApi: text('upstream_api', { enum: upstreamApis }),
     upstreamCid: bigint('upstream_cid', { mode: 'number' }),
@@ -317,5 +320,161 @@ export const auditEvents = pgTable(
   (t) => [
     check('audit_events_source_check', sql`${t.source} in ('api', 'cli', 'system')`),
     index('audit_events_created_idx').on(t.createdAt),
+  ],
+);
+
+export const alertTypes = [
+  'watchlist_hit',
+  'voice_reuse',
+  'new_spoof_campaign',
+  'spoof_cluster_growth',
+  'voice_clone_suspected',
+  'voice_clone_cross_account',
+] as const;
+export type AlertType = (typeof alertTypes)[number];
+export const alertStatuses = ['open', 'acknowledged', 'dismissed'] as const;
+export type AlertStatus = (typeof alertStatuses)[number];
+
+/** One piece of an alert's evidence (CONVENTIONS "Voices API"): what matched, where, how closely. */
+export type AlertEvidence = {
+  voiceprintId?: string;
+  utteranceId?: string;
+  recordingId: string;
+  similarity: number;
+  score?: number;
+  /** the watchlisted voiceprint a watchlist hit matched */
+  matchedVoiceprintId?: string;
+};
+
+/**
+ * Every alert voxtrace raises, of every type (src/alerts/). `subject` is what the alert is about,
+ * as a key (`<identity>/<recording>` for a watchlist hit, the identity for voice reuse, the
+ * cluster, the recording): one open or acknowledged alert per type and subject — new evidence on
+ * the same subject updates it rather than raising another. Its status changes are in `alert_events`.
+ */
+export const alerts = pgTable(
+  'alerts',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    type: text('type', { enum: alertTypes }).notNull(),
+    subject: text('subject').notNull(),
+    status: text('status', { enum: alertStatuses }).notNull().default('open'),
+    identityId: uuid('identity_id').references(() => identities.id, { onDelete: 'set null' }),
+    // spoof clusters come with the spoofs feature; their foreign key with them
+    clusterId: uuid('cluster_id'),
+    recordingIds: uuid('recording_ids').array().notNull().default(sql`'{}'::uuid[]`),
+    accountRefs: text('account_refs').array().notNull().default(sql`'{}'::text[]`),
+    evidence: jsonb('evidence').$type<AlertEvidence[]>().notNull().default([]),
+    createdAt: createdAt(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+    statusChangedAt: timestamp('status_changed_at', { withTimezone: true }),
+  },
+  (t) => [
+    check(
+      'alerts_type_check',
+      sql`${t.type} in ('watchlist_hit', 'voice_reuse', 'new_spoof_campaign', 'spoof_cluster_growth', 'voice_clone_suspected', 'voice_clone_cross_account')`,
+    ),
+    check('alerts_status_check', sql`${t.status} in ('open', 'acknowledged', 'dismissed')`),
+    // one live alert per type and subject: raising again adds evidence to it (ON CONFLICT names this predicate)
+    uniqueIndex('alerts_live_subject_key').on(t.type, t.subject).where(sql`${t.status} in ('open', 'acknowledged')`),
+    // the list, newest first, whole or by type or status
+    index('alerts_created_idx').on(t.createdAt, t.id),
+    index('alerts_type_created_idx').on(t.type, t.createdAt, t.id),
+    index('alerts_status_created_idx').on(t.status, t.createdAt, t.id),
+    index('alerts_identity_idx').on(t.identityId).where(sql`${t.identityId} is not null`),
+    index('alerts_cluster_idx').on(t.clusterId).where(sql`${t.clusterId} is not null`),
+    index('alerts_account_refs_idx').using('gin', t.accountRefs),
+    index('alerts_recording_ids_idx').using('gin', t.recordingIds),
+  ],
+);
+
+/** An alert's history, append-only: raised, evidence added, acknowledged, dismissed — who, when, why. */
+export const alertEvents = pgTable(
+  'alert_events',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    alertId: uuid('alert_id')
+      .notNull()
+      .references(() => alerts.id, { onDelete: 'cascade' }),
+    action: text('action', { enum: ['raised', 'evidence_added', 'acknowledged', 'dismissed'] }).notNull(),
+    // the status after the change
+    status: text('status', { enum: alertStatuses }).notNull(),
+    note: text('note'),
+    // evidence items the change added (raised, evidence_added)
+    evidenceAdded: integer('evidence_added').notNull().default(0),
+    source: text('source', { enum: auditSources }).notNull(),
+    keyId: uuid('key_id'),
+    requestId: text('request_id'),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    check('alert_events_action_check', sql`${t.action} in ('raised', 'evidence_added', 'acknowledged', 'dismissed')`),
+    check('alert_events_status_check', sql`${t.status} in ('open', 'acknowledged', 'dismissed')`),
+    check('alert_events_source_check', sql`${t.source} in ('api', 'cli', 'system')`),
+    index('alert_events_alert_idx').on(t.alertId, t.createdAt),
+  ],
+);
+
+/**
+ * The watchlist: fraudster identities whose voice raises `watchlist_hit` on every recording that
+ * matches (src/voices/watchlist/). A removed entry keeps its row (`removed_at`, and why): who was
+ * listed, when and on what grounds stays answerable; one live entry per identity.
+ */
+export const watchlistEntries = pgTable(
+  'watchlist_entries',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    identityId: uuid('identity_id')
+      .notNull()
+      .references(() => identities.id, { onDelete: 'cascade' }),
+    reason: text('reason').notNull(),
+    // the voiceprint the entry was made from (null for an identity entry); its recording is not a hit
+    voiceprintId: uuid('voiceprint_id').references(() => voiceprints.id, { onDelete: 'set null' }),
+    seedRecordingId: uuid('seed_recording_id'),
+    // the look-back that ran when it was added
+    lookBackChecked: integer('look_back_checked').notNull().default(0),
+    lookBackHits: integer('look_back_hits').notNull().default(0),
+    source: text('source', { enum: auditSources }).notNull(),
+    keyId: uuid('key_id'),
+    requestId: text('request_id'),
+    createdAt: createdAt(),
+    removedAt: timestamp('removed_at', { withTimezone: true }),
+    removedReason: text('removed_reason'),
+    removedKeyId: uuid('removed_key_id'),
+  },
+  (t) => [
+    check('watchlist_entries_source_check', sql`${t.source} in ('api', 'cli', 'system')`),
+    uniqueIndex('watchlist_entries_live_identity_key').on(t.identityId).where(sql`${t.removedAt} is null`),
+    index('watchlist_entries_created_idx').on(t.createdAt, t.id).where(sql`${t.removedAt} is null`),
+  ],
+);
+
+export const staffProposalStatuses = ['proposed', 'confirmed', 'rejected'] as const;
+export type StaffProposalStatus = (typeof staffProposalStatuses)[number];
+
+/**
+ * Voices voxtrace proposes as members of staff (src/voices/staff/), and what an analyst decided:
+ * `confirmed` (the identity became `staff`) or `rejected` (never proposed again). `evidence` holds
+ * the figures that made the proposal.
+ */
+export const staffProposals = pgTable(
+  'staff_proposals',
+  {
+    identityId: uuid('identity_id')
+      .primaryKey()
+      .references(() => identities.id, { onDelete: 'cascade' }),
+    status: text('status', { enum: staffProposalStatuses }).notNull().default('proposed'),
+    evidence: jsonb('evidence').$type<Record<string, unknown>>().notNull(),
+    proposedAt: timestamp('proposed_at', { withTimezone: true }).notNull().defaultNow(),
+    decidedAt: timestamp('decided_at', { withTimezone: true }),
+    note: text('note'),
+    source: text('source', { enum: auditSources }),
+    keyId: uuid('key_id'),
+    requestId: text('request_id'),
+  },
+  (t) => [
+    check('staff_proposals_status_check', sql`${t.status} in ('proposed', 'confirmed', 'rejected')`),
+    check('staff_proposals_source_check', sql`${t.source} in ('api', 'cli', 'system')`),
+    index('staff_proposals_proposed_idx').on(t.proposedAt, t.identityId).where(sql`${t.status} = 'proposed'`),
   ],
 );

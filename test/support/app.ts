@@ -1,5 +1,6 @@
 import os from 'node:os';
 import path from 'node:path';
+import { DEFAULT_VOICE_SETTINGS } from '../../src/config.ts';
 import type { Db } from '../../src/db/client.ts';
 import { createApp } from '../../src/http/app.ts';
 import type { AppDeps } from '../../src/http/env.ts';
@@ -21,7 +22,7 @@ export function testApp(db: Db, overrides: Partial<AppDeps> = {}) {
       maxUploadBytes: 10 * 1024 * 1024,
       upstreamApi: 'deepfake',
     },
-    voices: { enrolMinSpeechS: 8 },
+    voices: DEFAULT_VOICE_SETTINGS,
     ...overrides,
   });
 }

@@ -57,7 +57,7 @@ export type ReclusterSummary = {
 const GRAPH_BATCH = 200;
 
 /**
- * @example const summary = await reclusterVoices(db, { enrolMinSpeechS: 8 });
+ * @example const summary = await reclusterVoices(db, DEFAULT_VOICE_SETTINGS);
  */
 export async function reclusterVoices(
   db: Db,

@@ -11,7 +11,7 @@ export const IDENTITY_STEP = 'voices.identity';
  * it unassigned until enough close neighbours exist (assign.ts). It takes the assignment lock first,
  * so that concurrent workers take turns; the other voiceprints of the same recording are never
  * neighbours of each other (two speakers of one call are two people).
- * @example const steps = [identityStep({ enrolMinSpeechS: 8 })];
+ * @example const steps = [identityStep(DEFAULT_VOICE_SETTINGS)];
  */
 export function identityStep(settings: VoiceSettings): AnalysisStep {
   return {
