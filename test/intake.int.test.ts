@@ -261,6 +261,36 @@ describe(`POST /v1/recordings on ${engine}`, () => {
     }
   });
 
+  it('takes enrolCustomer=true with an account; 400 naming enrolCustomer without one, or when it is not a boolean', async () => {
+    const response = await upload([
+      ['file', wav(31), 'a.wav'],
+      ['accountRef', 'ACC-ENROL'],
+      ['enrolCustomer', 'true'],
+    ]);
+    expect(response.status).toBe(202);
+    const { id } = (await response.json()) as { id: string };
+    const [row] = await queryRows<{ enrol: boolean }>(
+      database.db,
+      sql`select enrol_customer as enrol from recordings where id = ${id}`,
+    );
+    expect(row?.enrol).toBe(true);
+    for (const [parts, message] of [
+      [[['enrolCustomer', 'true']], /needs accountRef/],
+      [
+        [
+          ['enrolCustomer', 'yes'],
+          ['accountRef', 'ACC-1'],
+        ],
+        /true or false/,
+      ],
+    ] as const) {
+      const problem = await refusedWithNothingStored(async () =>
+        expectProblem(await upload([['file', wav(32), 'a.wav'], ...(parts as unknown as Part[])]), 400, 'validation'),
+      );
+      expect(problem.errors).toEqual([{ path: 'form.enrolCustomer', message: expect.stringMatching(message) }]);
+    }
+  });
+
   it('400 for a callAt that is not an ISO-8601 instant', async () => {
     for (const callAt of ['yesterday', '2026-13-01T00:00:00Z', '2026-03-01T09:30:00', '01/03/2026']) {
       const problem = await refusedWithNothingStored(async () =>

@@ -1,10 +1,11 @@
-import type { VoiceSettings } from '../config.ts';
+import { DEFAULT_VOICE_SETTINGS, type VoiceSettings } from '../config.ts';
 import { calibrationStep } from '../voices/calibration-step.ts';
+import { enrolCustomerStep } from '../voices/identities/enrol-customer.ts';
 import { identityStep } from '../voices/identities/step.ts';
+import { voiceReuseStep } from '../voices/reuse/step.ts';
+import { staffProposalStep } from '../voices/staff/step.ts';
+import { watchlistStep } from '../voices/watchlist/step.ts';
 import type { AnalysisStep } from './runner.ts';
-
-/** The voice settings' defaults (VOXTRACE_ENROL_MIN_SPEECH_S), for callers without a config. */
-const DEFAULT_VOICE_SETTINGS: VoiceSettings = { enrolMinSpeechS: 8 };
 
 /**
  * The analysis steps every stored recording goes through, in this order (docs/architecture.md).
@@ -14,5 +15,12 @@ const DEFAULT_VOICE_SETTINGS: VoiceSettings = { enrolMinSpeechS: 8 };
  * @example const steps = analysisSteps(config.voices);
  */
 export function analysisSteps(voices: VoiceSettings = DEFAULT_VOICE_SETTINGS): AnalysisStep[] {
-  return [identityStep(voices), calibrationStep()];
+  return [
+    identityStep(voices),
+    staffProposalStep(),
+    enrolCustomerStep(voices),
+    watchlistStep(voices),
+    voiceReuseStep(voices),
+    calibrationStep(),
+  ];
 }

@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { HTTPException } from 'hono/http-exception';
 import { requestId } from 'hono/request-id';
+import { alertRoutes } from '../alerts/routes.ts';
 import {
   ConflictError,
   InvalidInputError,
@@ -11,8 +12,11 @@ import {
 import { keyRoutes } from '../keys/routes.ts';
 import { recordingRoutes } from '../recordings/routes.ts';
 import { statsRoutes } from '../stats/routes.ts';
+import { accountRoutes } from '../voices/accounts/routes.ts';
 import { identityRoutes } from '../voices/identities/routes.ts';
 import { voiceRoutes } from '../voices/routes.ts';
+import { staffRoutes } from '../voices/staff/routes.ts';
+import { watchlistRoutes } from '../voices/watchlist/routes.ts';
 import { mountDocs } from './docs.ts';
 import type { AppDeps } from './env.ts';
 import { type ProblemCode, problem, problemCodes, problemResponses } from './problems.ts';
@@ -79,6 +83,10 @@ export function createApp(deps: AppDeps) {
   app.route('/', keyRoutes());
   app.route('/', identityRoutes());
   app.route('/', voiceRoutes());
+  app.route('/', staffRoutes());
+  app.route('/', accountRoutes());
+  app.route('/', watchlistRoutes());
+  app.route('/', alertRoutes());
   app.route('/', statsRoutes());
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {

@@ -52,7 +52,7 @@ export type CreatedRecording = {
 };
 
 /** The fields the upload form takes: `file` (the one file part) and text fields. */
-export const UPLOAD_FIELDS = ['file', 'accountRef', 'channel', 'callAt', 'meta'] as const;
+export const UPLOAD_FIELDS = ['file', 'accountRef', 'channel', 'callAt', 'meta', 'enrolCustomer'] as const;
 const TEXT_FIELDS = new Set<string>(UPLOAD_FIELDS.filter((f) => f !== 'file'));
 const MAX_FIELD_BYTES = 64 * 1024;
 const MAX_PARTS = 32;
@@ -113,6 +113,8 @@ type UploadContext = {
   /** When the call took place; null: when it is uploaded, by the database's clock. */
   callAt: Date | null;
   meta: Record<string, unknown>;
+  /** after analysis, the call's non-staff speaker becomes (or joins) the account's customer identity */
+  enrolCustomer: boolean;
 };
 
 const optionalText = z
@@ -143,6 +145,10 @@ const uploadFormSchema = z.object({
   channel: optionalText,
   callAt: isoInstant.optional(),
   meta: metaObject.optional(),
+  enrolCustomer: z
+    .enum(['true', 'false'], { error: 'must be true or false' })
+    .transform((v) => v === 'true')
+    .optional(),
 });
 
 /** Validates the form once the stream has ended (fields may come before or after the file). */
@@ -169,6 +175,9 @@ function validateUploadForm(upload: SpooledUpload): UploadContext {
       errors.push({ path: ['form', ...issue.path.map(String)].join('.'), message: issue.message });
     }
   }
+  if (parsed.success && parsed.data.enrolCustomer && !parsed.data.accountRef) {
+    errors.push({ path: 'form.enrolCustomer', message: 'needs accountRef: a customer is enrolled for an account' });
+  }
   if (errors.length > 0 || !parsed.success) {
     throw new InvalidInputError(errors.map((e) => `${e.path}: ${e.message}`).join('; '), errors);
   }
@@ -177,6 +186,7 @@ function validateUploadForm(upload: SpooledUpload): UploadContext {
     channel: parsed.data.channel ?? null,
     callAt: parsed.data.callAt ?? null,
     meta: parsed.data.meta ?? {},
+    enrolCustomer: parsed.data.enrolCustomer ?? false,
   };
 }
 

@@ -191,6 +191,9 @@ export type RecordingPage = { items: RecordingSummary[]; nextCursor: string | nu
 /** Where a page ends: the sort key of its last row, `created_at` in microseconds (the column's precision) and id. */
 export type ListPosition = { createdAtMicros: string; id: string };
 
+/** One page of a list (CONVENTIONS: `{items, nextCursor}`; nextCursor null on the last). */
+export type Page<T> = { items: T[]; nextCursor: string | null };
+
 /**
  * Reads a list cursor; null when it is not one `listRecordings` gave out.
  * @example if (!decodeListCursor(query.cursor)) reject('cursor');
@@ -203,7 +206,8 @@ export function decodeListCursor(cursor: string): ListPosition | null {
   return { createdAtMicros, id };
 }
 
-function encodeListCursor(position: ListPosition): string {
+/** A list cursor (`decodeListCursor` reads it): every keyset list of voxtrace gives these out. */
+export function encodeListCursor(position: ListPosition): string {
   return Buffer.from(`${position.createdAtMicros}:${position.id}`, 'utf8').toString('base64url');
 }
 

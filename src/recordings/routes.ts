@@ -226,6 +226,14 @@ const createRecordingDoc = createRoute({
                 .string()
                 .optional()
                 .openapi({ description: 'a JSON object, as text', example: '{"agent":"A-17","queue":"cards"}' }),
+              enrolCustomer: z
+                .enum(['true', 'false'])
+                .optional()
+                .openapi({
+                  description:
+                    "true: after analysis the call's non-staff speaker becomes (or joins) the account's customer " +
+                    'identity — for a call authenticated by other means; needs accountRef',
+                }),
             })
             .openapi('RecordingUpload', { description: `fields: ${UPLOAD_FIELDS.join(', ')}; no others` }),
         },

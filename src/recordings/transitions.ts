@@ -54,6 +54,7 @@ export async function insertQueuedRecording(
     /** Null: now, by the database's clock. */
     callAt: Date | null;
     meta: Record<string, unknown>;
+    enrolCustomer?: boolean;
   },
 ): Promise<RecordingSummary | null> {
   const [inserted] = await db

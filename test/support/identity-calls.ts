@@ -1,6 +1,8 @@
 import { sql } from 'drizzle-orm';
 import { drainAnalysis } from '../../src/analysis/drain.ts';
+import { analysisSteps } from '../../src/analysis/steps.ts';
 import type { VoiceSettings } from '../../src/config.ts';
+import { DEFAULT_VOICE_SETTINGS } from '../../src/config.ts';
 import { type Db, queryRows } from '../../src/db/client.ts';
 import { withTransaction } from '../../src/db/transaction.ts';
 import { createLogger } from '../../src/log.ts';
@@ -24,7 +26,12 @@ let calls = 0;
  * its voiceprint ids by label.
  * @example const { ids } = await storeCall(db, [{ label: 'speaker_0', unit: callOf(alice, 1) }]);
  */
-export async function storeCall(db: Db, voiceprints: TestVoiceprint[], accountRef = 'acc-1') {
+export async function storeCall(
+  db: Db,
+  voiceprints: TestVoiceprint[],
+  accountRef = 'acc-1',
+  call: { callAt?: Date; channel?: string; enrolCustomer?: boolean } = {},
+) {
   return withTransaction(db, async (tx) => {
     const recordingId = must(
       await insertImportedRecording(tx, {
@@ -34,10 +41,14 @@ export async function storeCall(db: Db, voiceprints: TestVoiceprint[], accountRe
         upstreamPid: null,
         rawDocument: { results: [] },
         accountRef,
-        channel: 'phone',
+        channel: call.channel ?? 'phone',
+        callAt: call.callAt ?? null,
       }),
       'recording',
     );
+    if (call.enrolCustomer) {
+      await tx.execute(sql`update recordings set enrol_customer = true where id = ${recordingId}`);
+    }
     await recordStored(tx, recordingId, {
       utterances: [],
       voiceprints: voiceprints.map((v) => ({
@@ -57,7 +68,7 @@ export async function storeCall(db: Db, voiceprints: TestVoiceprint[], accountRe
 }
 
 /** Runs the identity step over every pending event (the real runner) until none is left. */
-export async function analysePending(db: Db, settings: VoiceSettings = { enrolMinSpeechS: 8 }) {
+export async function analysePending(db: Db, settings: VoiceSettings = DEFAULT_VOICE_SETTINGS) {
   return drainAnalysis({
     db,
     log: createLogger('silent'),
@@ -68,6 +79,22 @@ export async function analysePending(db: Db, settings: VoiceSettings = { enrolMi
     wait: true,
     pollMs: 20,
   });
+}
+
+/** Runs every analysis step voxtrace registers (src/analysis/steps.ts) over the pending events. */
+export async function analyseAll(db: Db, settings: VoiceSettings = DEFAULT_VOICE_SETTINGS) {
+  const summary = await drainAnalysis({
+    db,
+    log: createLogger('silent'),
+    steps: analysisSteps(settings),
+    concurrency: 1,
+    leaseSeconds: 30,
+    maxAttempts: 2,
+    wait: true,
+    pollMs: 20,
+  });
+  if (summary.dead > 0) throw new Error('an analysis step died');
+  return summary;
 }
 
 /** Stores one call and analyses it: the call has arrived. Answers its voiceprint ids by label. */

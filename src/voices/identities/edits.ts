@@ -5,6 +5,7 @@ import type { IdentityKind } from '../../db/schema.ts';
 import { withTransaction } from '../../db/transaction.ts';
 import { ConflictError, InvalidInputError, NotFoundError } from '../../errors.ts';
 import { isUuid } from '../../ids.ts';
+import { carryEntriesOnMerge } from '../watchlist/queries.ts';
 import { lockIdentityAssignment } from './clustering-queries.ts';
 import { createIdentity, markAnalystEdited, markMerged, moveVoiceprints, recordIdentityEvent } from './membership.ts';
 import {
@@ -52,7 +53,7 @@ export type EnrolInput = {
 /**
  * Creates an identity of a confirmed kind from voiceprints holding at least
  * `settings.enrolMinSpeechS` seconds of speech together.
- * @example const view = await enrolIdentity(db, { enrolMinSpeechS: 8 }, { kind: 'customer', accountRef: 'acc-1', voiceprintIds }, actor);
+ * @example const view = await enrolIdentity(db, DEFAULT_VOICE_SETTINGS, { kind: 'customer', accountRef: 'acc-1', voiceprintIds }, actor);
  */
 export async function enrolIdentity(
   db: Db,
@@ -151,6 +152,7 @@ export async function mergeIdentities(
       await markMerged(tx, source, targetId, change);
       await markAnalystEdited(tx, source);
     }
+    await carryEntriesOnMerge(tx, from, targetId);
     await markAnalystEdited(tx, targetId);
     await recordAudit(tx, actor, {
       action: 'identity.merge',

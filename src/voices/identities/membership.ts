@@ -235,3 +235,32 @@ export async function markMerged(tx: Db, fromId: string, intoId: string, change:
     ...change,
   });
 }
+
+/**
+ * Changes what an identity is (a voice watchlisted becomes a `fraudster`, one taken off returns to
+ * `unknown`, a confirmed agent becomes `staff`), and its name when one is given, with a history row
+ * (`action`); marks it as an analyst's. A customer keeps its account only while it stays a customer.
+ * @example await setIdentityKind(tx, id, 'fraudster', { action: 'watchlisted', actor, reason });
+ */
+export async function setIdentityKind(
+  tx: Db,
+  identityId: string,
+  kind: IdentityKind,
+  change: IdentityChange & { action: string; name?: string | null; accountRef?: string | null },
+): Promise<void> {
+  await tx.execute(
+    sql`update identities
+        set kind = ${kind}, name = coalesce(${change.name ?? null}, name),
+            account_ref = case when ${kind} = 'customer' then coalesce(${change.accountRef ?? null}, account_ref) else null end,
+            analyst_edited_at = now(), updated_at = now()
+        where id = ${identityId}`,
+  );
+  await recordIdentityEvent(tx, {
+    identityId,
+    action: change.action,
+    voiceprintIds: [],
+    relatedIdentityIds: [],
+    actor: change.actor,
+    reason: change.reason,
+  });
+}

@@ -3,7 +3,7 @@ import { type Db, queryRows } from '../../db/client.ts';
 import type { AssignmentSource, IdentityKind, IdentityOrigin } from '../../db/schema.ts';
 import { LIST_LIMIT_DEFAULT } from '../../http/limits.ts';
 import { isUuid } from '../../ids.ts';
-import type { ListPosition } from '../../recordings/queries.ts';
+import { encodeListCursor, type ListPosition, type Page } from '../../recordings/queries.ts';
 
 /**
  * The SQL of the identity views and of the checks an analyst's change makes before it goes
@@ -25,7 +25,7 @@ export type IdentitySummary = {
   voiceprintCount: number;
   firstSeenAt: string;
   lastSeenAt: string;
-  /** the watchlist does not exist yet: always false until it does */
+  /** it has a live watchlist entry */
   watchlisted: boolean;
   origin: IdentityOrigin;
   analystEditedAt: string | null;
@@ -52,6 +52,7 @@ type SummaryRow = {
   createdAt: Date | string;
   updatedAt: Date | string;
   createdAtMicros: string;
+  watchlisted: boolean;
 };
 
 const iso = (value: Date | string) => new Date(value).toISOString();
@@ -70,8 +71,7 @@ function toSummary(row: SummaryRow): IdentitySummary {
     voiceprintCount: Number(row.voiceprintCount),
     firstSeenAt: iso(row.firstSeenAt),
     lastSeenAt: iso(row.lastSeenAt),
-    // The watchlist is the next feature; until it exists no identity is on it.
-    watchlisted: false,
+    watchlisted: Boolean(row.watchlisted),
     origin: row.origin,
     analystEditedAt: isoOrNull(row.analystEditedAt),
     mergedInto: row.mergedInto,
@@ -93,7 +93,8 @@ const summarySelect = sql`
          (extract(epoch from i.created_at) * 1000000)::bigint::text as "createdAtMicros",
          coalesce(s.recordings, 0) as "recordingCount", coalesce(s.voiceprints, 0) as "voiceprintCount",
          coalesce(s.first_seen, i.created_at) as "firstSeenAt", coalesce(s.last_seen, i.created_at) as "lastSeenAt",
-         s.account_refs::text[] as "accountRefs"
+         s.account_refs::text[] as "accountRefs",
+         exists (select 1 from watchlist_entries w where w.identity_id = i.id and w.removed_at is null) as watchlisted
   from identities i
   left join lateral (
     select count(distinct v.recording_id)::int as recordings, count(*)::int as voiceprints,
@@ -115,16 +116,13 @@ export type IdentityListFilters = {
   accountRef?: string;
   /** merged and retired identities too (left out by default) */
   includeRetired?: boolean;
+  /** only identities voxtrace proposes as staff and nobody has decided on yet */
+  proposedStaff?: boolean;
   limit?: number;
   after?: ListPosition;
 };
 
-export type Page<T> = { items: T[]; nextCursor: string | null };
-
-/** A list cursor in the recordings list's format (`decodeListCursor` reads it). */
-export function encodeListCursor(position: ListPosition): string {
-  return Buffer.from(`${position.createdAtMicros}:${position.id}`, 'utf8').toString('base64url');
-}
+export type { Page };
 
 /**
  * Identities newest first, one page at a time. `accountRef` matches the identity's own account and
@@ -136,6 +134,11 @@ export async function listIdentities(db: Db, filters: IdentityListFilters): Prom
   const conditions: SQL[] = [sql`true`];
   if (!filters.includeRetired) conditions.push(sql`i.retired_at is null and i.merged_into is null`);
   if (filters.kind) conditions.push(sql`i.kind = ${filters.kind}`);
+  if (filters.proposedStaff) {
+    conditions.push(
+      sql`i.kind = 'unknown' and i.id in (select identity_id from staff_proposals where status = 'proposed')`,
+    );
+  }
   if (filters.accountRef !== undefined) {
     // from the account's side (identities_account_idx; its recordings by recordings_account_call_idx,
     // their voiceprints by recording), not a probe per identity

@@ -26,7 +26,7 @@ export const identitySummarySchema = z
       description: 'its earliest call (callAt; else when it was stored); else when the identity was created',
     }),
     lastSeenAt: z.string(),
-    watchlisted: z.boolean().openapi({ description: 'on the watchlist (always false until the watchlist exists)' }),
+    watchlisted: z.boolean().openapi({ description: 'on the watchlist (GET /v1/watchlist)' }),
     origin: z
       .enum(identityOrigins)
       .openapi({ description: 'who created it: an analyst, online assignment, reclustering' }),
@@ -38,6 +38,21 @@ export const identitySummarySchema = z
     retiredAt: z.string().nullable(),
     createdAt: z.string(),
     updatedAt: z.string(),
+    staffProposal: z
+      .object({
+        status: z.enum(['proposed', 'confirmed', 'rejected']),
+        proposedAt: z.string(),
+        evidence: z.object({
+          calls: z.number().int(),
+          accounts: z.number().int(),
+          twoSpeakerShare: z.number(),
+          channel: z.string().nullable(),
+          channelShare: z.number(),
+          windowDays: z.number(),
+        }),
+      })
+      .optional()
+      .openapi({ description: 'with proposed=staff: why voxtrace proposes this voice' }),
   })
   .openapi('IdentitySummary');
 
@@ -158,10 +173,13 @@ export const listIdentitiesRoute = createRoute({
         .openapi({ description: 'identities enrolled for this account or heard on it' }),
       includeRetired: z.enum(['true', 'false']).optional(),
       proposed: z
-        .string()
+        .enum(['staff'], { error: 'the only proposals are staff' })
         .optional()
-        .refine((v) => v === undefined, 'staff proposals are not available yet')
-        .openapi({ description: 'not available yet (staff proposals come with a later release)' }),
+        .openapi({
+          description:
+            'staff: the voices voxtrace proposes as members of staff (many accounts, two-speaker calls, one channel, ' +
+            'a short window) that nobody has confirmed or rejected; each item carries its staffProposal',
+        }),
     }),
   },
   responses: {
@@ -276,10 +294,11 @@ export const moveVoiceprintsRoute = createRoute({
 export function identityRoutes() {
   return createRouter()
     .openapi(listIdentitiesRoute, async (c) => {
-      const { cursor, includeRetired, kind, accountRef, limit } = c.req.valid('query');
+      const { cursor, includeRetired, kind, accountRef, limit, proposed } = c.req.valid('query');
       const page = await viewIdentityList(c.var.deps.db, actorOf(c), {
         kind,
         accountRef,
+        proposedStaff: proposed === 'staff',
         includeRetired: includeRetired === 'true',
         limit,
         after: cursor,

@@ -3,6 +3,7 @@ import type { Db } from '../../db/client.ts';
 import { NotFoundError } from '../../errors.ts';
 import { isUuid } from '../../ids.ts';
 import type { ListPosition } from '../../recordings/queries.ts';
+import { proposalsOf, type StaffProposal } from '../staff/queries.ts';
 import {
   findIdentitySummary,
   type IdentityHistoryEntry,
@@ -59,8 +60,19 @@ export async function viewIdentityList(
   db: Db,
   actor: Actor,
   filters: IdentityListFilters,
-): Promise<Page<IdentitySummary>> {
-  const page = await listIdentities(db, filters);
+): Promise<Page<IdentitySummary & { staffProposal?: StaffProposal }>> {
+  const listed = await listIdentities(db, filters);
+  // a proposal list says why each voice is proposed
+  const proposals = filters.proposedStaff
+    ? await proposalsOf(
+        db,
+        listed.items.map((i) => i.id),
+      )
+    : new Map();
+  const page = {
+    ...listed,
+    items: listed.items.map((i) => (proposals.has(i.id) ? { ...i, staffProposal: proposals.get(i.id) } : i)),
+  };
   await recordAudit(db, actor, {
     action: 'identity.list',
     targetIds: page.items.map((i) => i.id),

@@ -1,0 +1,48 @@
+import { sql } from 'drizzle-orm';
+import { type Db, queryRows } from '../../db/client.ts';
+import type { IdentityKind } from '../../db/schema.ts';
+import type { VoiceCall } from './windows.ts';
+
+/** The SQL of voice reuse: a recording's identities, and an identity's calls in a time range. */
+
+export type RecordingIdentity = { identityId: string; kind: IdentityKind; at: number };
+
+/** The identities the voiceprints of a recording are in, with the call's time. */
+export async function identitiesOfRecording(tx: Db, recordingId: string): Promise<RecordingIdentity[]> {
+  const rows = await queryRows<{ identityId: string; kind: IdentityKind; at: Date | string }>(
+    tx,
+    sql`select distinct v.identity_id as "identityId", i.kind, coalesce(r.call_at, r.created_at) as at
+        from voiceprints v join identities i on i.id = v.identity_id join recordings r on r.id = v.recording_id
+        where v.recording_id = ${recordingId}`,
+  );
+  return rows.map((r) => ({ ...r, at: new Date(r.at).getTime() }));
+}
+
+/**
+ * An identity's calls on an account, between `from` and `to` (ms; the whole history when absent),
+ * over `voiceprints_identity_idx`, each with its voiceprint's similarity to the identity's centroid.
+ */
+export async function callsOfIdentity(
+  tx: Db,
+  identityId: string,
+  range?: { from: number; to: number },
+): Promise<VoiceCall[]> {
+  const at = sql`coalesce(r.call_at, r.created_at)`;
+  const within = range
+    ? sql`and ${at} between ${new Date(range.from).toISOString()}::timestamptz and ${new Date(range.to).toISOString()}::timestamptz`
+    : sql``;
+  const rows = await queryRows<{
+    voiceprintId: string;
+    recordingId: string;
+    accountRef: string;
+    at: Date | string;
+    similarity: number | string | null;
+  }>(
+    tx,
+    sql`select v.id as "voiceprintId", v.recording_id as "recordingId", r.account_ref as "accountRef", ${at} as at,
+               1 - (v.embedding <=> i.centroid) as similarity
+        from voiceprints v join recordings r on r.id = v.recording_id join identities i on i.id = v.identity_id
+        where v.identity_id = ${identityId} and r.account_ref is not null ${within}`,
+  );
+  return rows.map((r) => ({ ...r, at: new Date(r.at).getTime(), similarity: Number(r.similarity ?? 1) }));
+}

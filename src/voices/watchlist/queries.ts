@@ -1,0 +1,294 @@
+import { sql } from 'drizzle-orm';
+import { type Db, queryRows } from '../../db/client.ts';
+import type { IdentityKind } from '../../db/schema.ts';
+import { LIST_LIMIT_DEFAULT } from '../../http/limits.ts';
+import { encodeListCursor, type ListPosition, type Page } from '../../recordings/queries.ts';
+import { EF_SEARCH_MAX, K_MAX } from '../../search/knn.ts';
+
+/**
+ * The SQL of the watchlist: its entries, the look-back over history when one is added, and the
+ * check of each newly stored recording against every listed voice.
+ */
+
+/**
+ * The advisory lock between adding or removing an entry (exclusive) and the analysis step's check
+ * (shared): a recording whose check ran before an entry committed is in the look-back's history
+ * (its voiceprints were committed before its step ran), and one stored later sees the entry.
+ */
+export const WATCHLIST_LOCK = 0x766f_776c; // 'vowl'
+
+export async function lockWatchlist(tx: Db, mode: 'shared' | 'exclusive'): Promise<void> {
+  if (mode === 'shared') await tx.execute(sql`select pg_advisory_xact_lock_shared(${WATCHLIST_LOCK})`);
+  else await tx.execute(sql`select pg_advisory_xact_lock(${WATCHLIST_LOCK})`);
+}
+
+export type WatchlistEntry = {
+  id: string;
+  identityId: string;
+  name: string | null;
+  kind: IdentityKind;
+  reason: string;
+  voiceprintId: string | null;
+  seedRecordingId: string | null;
+  lookBack: { checked: number; hits: number };
+  createdAt: string;
+  keyId: string | null;
+};
+
+type EntryRow = Omit<WatchlistEntry, 'lookBack' | 'createdAt'> & {
+  lookBackChecked: number;
+  lookBackHits: number;
+  createdAt: Date | string;
+  createdAtMicros: string;
+};
+
+const entryColumns = sql`e.id, e.identity_id as "identityId", i.name, i.kind, e.reason, e.voiceprint_id as "voiceprintId",
+  e.seed_recording_id as "seedRecordingId", e.look_back_checked as "lookBackChecked", e.look_back_hits as "lookBackHits",
+  e.created_at as "createdAt", e.key_id as "keyId",
+  (extract(epoch from e.created_at) * 1000000)::bigint::text as "createdAtMicros"`;
+
+function toEntry({ lookBackChecked, lookBackHits, createdAtMicros: _, ...row }: EntryRow): WatchlistEntry {
+  return {
+    ...row,
+    lookBack: { checked: lookBackChecked, hits: lookBackHits },
+    createdAt: new Date(row.createdAt).toISOString(),
+  };
+}
+
+/** The live entry of an identity, or null. */
+export async function liveEntryOf(db: Db, identityId: string): Promise<WatchlistEntry | null> {
+  const [row] = await queryRows<EntryRow>(
+    db,
+    sql`select ${entryColumns} from watchlist_entries e join identities i on i.id = e.identity_id
+        where e.identity_id = ${identityId} and e.removed_at is null`,
+  );
+  return row ? toEntry(row) : null;
+}
+
+/** Live entries, newest first, one page at a time (`watchlist_entries_created_idx`). */
+export async function listEntries(
+  db: Db,
+  page: { limit?: number; after?: ListPosition },
+): Promise<Page<WatchlistEntry>> {
+  const limit = page.limit ?? LIST_LIMIT_DEFAULT;
+  const after = page.after
+    ? sql`and (e.created_at, e.id) < (timestamptz 'epoch' + ${page.after.createdAtMicros}::bigint * interval '1 microsecond', ${page.after.id}::uuid)`
+    : sql``;
+  const rows = await queryRows<EntryRow>(
+    db,
+    sql`select ${entryColumns} from watchlist_entries e join identities i on i.id = e.identity_id
+        where e.removed_at is null ${after}
+        order by e.created_at desc, e.id desc
+        limit ${limit + 1}`,
+  );
+  const items = rows.slice(0, limit);
+  const last = items.at(-1);
+  return {
+    items: items.map(toEntry),
+    nextCursor:
+      rows.length > limit && last ? encodeListCursor({ createdAtMicros: last.createdAtMicros, id: last.id }) : null,
+  };
+}
+
+export async function insertEntry(
+  tx: Db,
+  entry: {
+    identityId: string;
+    reason: string;
+    voiceprintId: string | null;
+    seedRecordingId: string | null;
+    checked: number;
+    hits: number;
+    actor: { source: string; keyId: string | null; requestId: string | null };
+  },
+): Promise<void> {
+  await tx.execute(
+    sql`insert into watchlist_entries
+          (identity_id, reason, voiceprint_id, seed_recording_id, look_back_checked, look_back_hits, source, key_id, request_id)
+        values (${entry.identityId}, ${entry.reason}, ${entry.voiceprintId}, ${entry.seedRecordingId}, ${entry.checked},
+                ${entry.hits}, ${entry.actor.source}, ${entry.actor.keyId}, ${entry.actor.requestId})`,
+  );
+}
+
+/** Ends the live entry of an identity; false when it has none. */
+export async function endEntry(
+  tx: Db,
+  identityId: string,
+  removal: { reason: string; keyId: string | null },
+): Promise<boolean> {
+  const rows = await queryRows<{ id: string }>(
+    tx,
+    sql`update watchlist_entries set removed_at = now(), removed_reason = ${removal.reason}, removed_key_id = ${removal.keyId}
+        where identity_id = ${identityId} and removed_at is null
+        returning id`,
+  );
+  return rows.length > 0;
+}
+
+/**
+ * Carries the live entries of identities merged into `intoId` over to it (one live entry per
+ * identity: the oldest moves when it has none, the others end), so that a merge never takes a voice
+ * off the watchlist.
+ */
+export async function carryEntriesOnMerge(tx: Db, fromIds: readonly string[], intoId: string): Promise<void> {
+  if (fromIds.length === 0) return;
+  const from = sql.param([...fromIds]);
+  const listed = await liveEntryOf(tx, intoId);
+  if (!listed) {
+    await tx.execute(
+      sql`update watchlist_entries set identity_id = ${intoId}
+          where id = (select id from watchlist_entries
+                      where identity_id = any(${from}::uuid[]) and removed_at is null
+                      order by created_at, id limit 1)`,
+    );
+  }
+  await tx.execute(
+    sql`update watchlist_entries set removed_at = now(), removed_reason = ${`merged into identity ${intoId}, which is listed`}
+        where identity_id = any(${from}::uuid[]) and removed_at is null`,
+  );
+}
+
+/** A voiceprint of the new recording that matches a listed identity, with its best match. */
+export type WatchlistMatch = {
+  identityId: string;
+  voiceprintId: string;
+  recordingId: string;
+  accountRef: string | null;
+  matchedVoiceprintId: string | null;
+  similarity: number;
+  /** the voiceprint is a member of the listed identity */
+  member: boolean;
+};
+
+type MatchRow = Omit<WatchlistMatch, 'similarity'> & { similarity: number | string };
+const toMatch = (r: MatchRow): WatchlistMatch => ({
+  ...r,
+  similarity: Number(r.similarity),
+  member: Boolean(r.member),
+});
+
+/**
+ * The listed identities a recording's voiceprints match: as members, or at a similarity of at
+ * least `minSimilarity` to any of their voiceprints (of other recordings). Every voiceprint of every
+ * listed identity is compared — exact, never an index walk: the watchlist is small next to the
+ * voiceprints, and a hit missed by an approximate search is a fraudster let through. The
+ * listed voiceprints are found by `voiceprints_identity_idx`; a recording an entry was made from is
+ * never its hit. One row per (identity, voiceprint), its closest match.
+ */
+export async function recordingMatches(tx: Db, recordingId: string, minSimilarity: number): Promise<WatchlistMatch[]> {
+  const similar = await queryRows<MatchRow>(
+    tx,
+    sql`select distinct on (e.identity_id, f.id)
+               e.identity_id as "identityId", f.id as "voiceprintId", f.recording_id as "recordingId",
+               r.account_ref as "accountRef", w.id as "matchedVoiceprintId",
+               1 - (w.embedding <=> f.embedding) as similarity, false as member
+        from voiceprints f
+        join recordings r on r.id = f.recording_id
+        join watchlist_entries e on e.removed_at is null and e.seed_recording_id is distinct from f.recording_id
+        join voiceprints w on w.identity_id = e.identity_id and w.recording_id <> f.recording_id
+        where f.recording_id = ${recordingId} and (w.embedding <=> f.embedding) <= ${1 - minSimilarity}
+        order by e.identity_id, f.id, w.embedding <=> f.embedding`,
+  );
+  // members are hits whatever their similarity (their identity may have no other recording yet)
+  const members = await queryRows<MatchRow>(
+    tx,
+    sql`select v.identity_id as "identityId", v.id as "voiceprintId", v.recording_id as "recordingId",
+               r.account_ref as "accountRef", null as "matchedVoiceprintId",
+               coalesce(1 - (v.embedding <=> i.centroid), 1) as similarity, true as member
+        from voiceprints v join recordings r on r.id = v.recording_id
+        join watchlist_entries e on e.identity_id = v.identity_id and e.removed_at is null
+        join identities i on i.id = v.identity_id
+        where v.recording_id = ${recordingId} and e.seed_recording_id is distinct from v.recording_id`,
+  );
+  const found = new Map<string, WatchlistMatch>();
+  for (const match of [...similar, ...members].map(toMatch)) {
+    const key = `${match.identityId}/${match.voiceprintId}`;
+    const known = found.get(key);
+    if (!known) found.set(key, match);
+    else found.set(key, { ...known, member: known.member || match.member });
+  }
+  return [...found.values()];
+}
+
+/** Whether any entry is live (the step's fast path on a database without a watchlist). */
+export async function anyLiveEntry(tx: Db): Promise<boolean> {
+  const [row] = await queryRows<{ any: boolean }>(
+    tx,
+    sql`select exists (select 1 from watchlist_entries where removed_at is null) as any`,
+  );
+  return Boolean(row?.any);
+}
+
+/** A voiceprint of an identity: what a look-back searches from. */
+export type MemberVoiceprint = {
+  id: string;
+  recordingId: string;
+  accountRef: string | null;
+  similarityToCentroid: number;
+};
+
+export async function membersOf(tx: Db, identityId: string): Promise<MemberVoiceprint[]> {
+  const rows = await queryRows<Omit<MemberVoiceprint, 'similarityToCentroid'> & { similarity: number | string | null }>(
+    tx,
+    sql`select v.id, v.recording_id as "recordingId", r.account_ref as "accountRef",
+               1 - (v.embedding <=> i.centroid) as similarity
+        from voiceprints v join recordings r on r.id = v.recording_id join identities i on i.id = v.identity_id
+        where v.identity_id = ${identityId}
+        order by v.id`,
+  );
+  return rows.map(({ similarity, ...r }) => ({ ...r, similarityToCentroid: Number(similarity ?? 1) }));
+}
+
+/** A stored voiceprint within reach of a listed one. */
+export type NearVoiceprint = {
+  id: string;
+  recordingId: string;
+  accountRef: string | null;
+  identityId: string | null;
+  similarity: number;
+};
+
+type NearRow = Omit<NearVoiceprint, 'similarity'> & { similarity: number | string };
+
+/**
+ * Every voiceprint at least `minSimilarity` from voiceprint `fromId`: the HNSW walk over
+ * `voiceprints_embedding_hnsw` for the nearest `k`, widened (k and ef_search up to 1,000) while all
+ * of them are within reach; past that, an exact scan with the distance as its condition, so that
+ * the answer is complete however many there are. Returns the voiceprints and how many candidates
+ * were compared.
+ */
+export async function voiceprintsWithin(
+  tx: Db,
+  fromId: string,
+  minSimilarity: number,
+): Promise<{ near: NearVoiceprint[]; compared: number; exact: boolean }> {
+  const from = sql`(select embedding from voiceprints where id = ${fromId})`;
+  for (let k = 100; k <= K_MAX; k *= 10) {
+    await tx.execute(
+      sql`select set_config('hnsw.ef_search', ${String(Math.min(EF_SEARCH_MAX, Math.max(k, 100)))}, true),
+                 set_config('hnsw.iterative_scan', 'off', true)`,
+    );
+    const rows = await queryRows<NearRow>(
+      tx,
+      sql`select n.id, n.recording_id as "recordingId", r.account_ref as "accountRef", n.identity_id as "identityId",
+                 n.similarity
+          from (select v.id, v.recording_id, v.identity_id, 1 - (v.embedding <=> ${from}) as similarity
+                from voiceprints v order by v.embedding <=> ${from} limit ${k}) n
+          join recordings r on r.id = n.recording_id`,
+    );
+    const near = rows.map(toNear).filter((n) => n.similarity >= minSimilarity);
+    // the walk found fewer than k: the table is smaller than k, nothing is left to find
+    if (near.length < k || rows.length < k) return { near, compared: rows.length, exact: false };
+  }
+  const rows = await queryRows<NearRow>(
+    tx,
+    sql`select v.id, v.recording_id as "recordingId", r.account_ref as "accountRef", v.identity_id as "identityId",
+               1 - (v.embedding <=> ${from}) as similarity
+        from voiceprints v join recordings r on r.id = v.recording_id
+        where (v.embedding <=> ${from}) <= ${1 - minSimilarity}`,
+  );
+  const [count] = await queryRows<{ n: number }>(tx, sql`select count(*)::int as n from voiceprints`);
+  return { near: rows.map(toNear), compared: count?.n ?? rows.length, exact: true };
+}
+
+const toNear = (r: NearRow): NearVoiceprint => ({ ...r, similarity: Number(r.similarity) });

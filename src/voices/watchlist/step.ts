@@ -1,0 +1,53 @@
+import { alertSubject, raiseAlert } from '../../alerts/raise.ts';
+import type { AnalysisStep } from '../../analysis/runner.ts';
+import type { VoiceSettings } from '../../config.ts';
+import type { AlertEvidence } from '../../db/schema.ts';
+import { currentCalibration, scoreOf } from '../calibration.ts';
+import { anyLiveEntry, lockWatchlist, recordingMatches } from './queries.ts';
+import { bestPerVoiceprint } from './watchlist.ts';
+
+/** The step's name in `steps_done`: stable, a renamed step runs again on every event. */
+export const WATCHLIST_STEP = 'voices.watchlist';
+
+/**
+ * The analysis step that checks a stored recording against the watchlist, after identity
+ * assignment (so that a voiceprint that joined a listed identity is a hit as a member): one
+ * `watchlist_hit` per listed identity it matches, raised in the step's transaction, so a replayed
+ * event raises nothing twice.
+ * @example const steps = [identityStep(settings), watchlistStep(settings)];
+ */
+export function watchlistStep(settings: VoiceSettings): AnalysisStep {
+  return {
+    name: WATCHLIST_STEP,
+    async run({ tx, event, log }) {
+      await lockWatchlist(tx, 'shared');
+      if (!(await anyLiveEntry(tx))) return;
+      const calibration = await currentCalibration(tx);
+      const minSimilarity = calibration.similarityAtFar(settings.watchlistFar);
+      const matches = await recordingMatches(tx, event.recordingId, minSimilarity);
+      const byIdentity = new Map<string, { accountRef: string | null; evidence: AlertEvidence[] }>();
+      for (const m of matches) {
+        const hit = byIdentity.get(m.identityId) ?? { accountRef: m.accountRef, evidence: [] };
+        hit.evidence.push({
+          voiceprintId: m.voiceprintId,
+          recordingId: m.recordingId,
+          similarity: Math.round(m.similarity * 1e6) / 1e6,
+          score: scoreOf(calibration.far(m.similarity)),
+          ...(m.matchedVoiceprintId ? { matchedVoiceprintId: m.matchedVoiceprintId } : {}),
+        });
+        byIdentity.set(m.identityId, hit);
+      }
+      for (const [identityId, hit] of byIdentity) {
+        const raised = await raiseAlert(tx, {
+          type: 'watchlist_hit',
+          subject: alertSubject.watchlistHit(identityId, event.recordingId),
+          identityId,
+          recordingIds: [event.recordingId],
+          accountRefs: hit.accountRef ? [hit.accountRef] : [],
+          evidence: bestPerVoiceprint(hit.evidence),
+        });
+        log.info({ identityId, alertId: raised.alertId, outcome: raised.outcome }, 'watchlist hit');
+      }
+    },
+  };
+}
