@@ -5,6 +5,7 @@ import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Database, openPglite } from '../src/db/client.ts';
+import { encodeCallWav } from '../src/standin/wav.ts';
 import { cleanEnv, cliPath, repoRoot, runCli } from './support/cli.ts';
 import { createCliTarget, createTestDatabase, engine } from './support/db.ts';
 import { freePort } from './support/http.ts';
@@ -90,6 +91,67 @@ describe(`./voxtrace start on ${engine}`, () => {
       const keys = JSON.parse((await runCli(['keys', 'ls', '--json'], target.env)).stdout);
       expect(keys).toMatchObject([{ name: 'admin', scope: 'admin', revokedAt: null }]);
     } finally {
+      await target.cleanup();
+    }
+  });
+
+  it('staff enrol PATH… uploads each agent’s audio through the running server and enrols one staff identity each', async () => {
+    const target = await createCliTarget();
+    const audioDir = fs.mkdtempSync(path.join(os.tmpdir(), 'voxtrace-staff-audio-'));
+    try {
+      // two recordings of one agent in a folder, one of another as a single file
+      const recording = (speakerId: string, callId: string) =>
+        encodeCallWav(
+          {
+            version: 1,
+            callId,
+            accountRef: null,
+            channel: null,
+            callAt: null,
+            durationS: 20,
+            speakers: [{ label: 'SPEAKER_00', speakerId, role: 'agent' }],
+            utterances: [
+              { id: `${callId}-0`, start: 0, end: 9.5, speakerLabel: 'SPEAKER_00', spoofFamily: null },
+              { id: `${callId}-1`, start: 10, end: 19.5, speakerLabel: 'SPEAKER_00', spoofFamily: null },
+            ],
+          },
+          { seed: callId.length },
+        );
+      fs.mkdirSync(path.join(audioDir, 'alice'));
+      fs.writeFileSync(path.join(audioDir, 'alice', 'one.wav'), recording('agent-alice', 'alice-1'));
+      fs.writeFileSync(path.join(audioDir, 'alice', 'two.wav'), recording('agent-alice', 'alice-22'));
+      fs.writeFileSync(path.join(audioDir, 'bob.wav'), recording('agent-bob', 'bob-1'));
+      const port = await freePort();
+      const env = {
+        ...target.env,
+        VOXTRACE_PORT: String(port),
+        VOXTRACE_STANDIN_PORT: String(await freePort()),
+        VOXTRACE_STANDIN_SPEED: '0',
+      };
+      const server = startServer('start', env);
+      const key = /^admin key: (vxt_\S+)$/m.exec(await server.ready)?.[1] as string;
+      const cliEnv = {
+        VOXTRACE_API_URL: `http://127.0.0.1:${port}`,
+        VOXTRACE_API_KEY: key,
+        VOXTRACE_LOG_LEVEL: 'warn',
+      };
+      const enrolled = await runCli(
+        ['staff', 'enrol', path.join(audioDir, 'alice'), path.join(audioDir, 'bob.wav'), '--json'],
+        cliEnv,
+      );
+      expect(enrolled.code).toBe(0);
+      const identities = JSON.parse(enrolled.stdout) as { kind: string; name: string; voiceprintCount: number }[];
+      expect(identities).toMatchObject([
+        { kind: 'staff', name: 'alice', voiceprintCount: 2 },
+        { kind: 'staff', name: 'bob', voiceprintCount: 1 },
+      ]);
+      const missing = await runCli(['staff', 'enrol', path.join(audioDir, 'nobody')], cliEnv);
+      expect(missing.code).toBe(1);
+      expect(missing.stderr).toContain('nobody');
+      server.child.kill('SIGTERM');
+      expect(await server.exited).toBe(0);
+    } finally {
+      fs.rmSync(audioDir, { recursive: true, force: true });
       await target.cleanup();
     }
   });

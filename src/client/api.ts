@@ -1,11 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Agent, type Dispatcher, FormData, request } from 'undici';
+import type { AlertDetailResponse, AlertPageResponse } from '../alerts/routes.ts';
 import type { RecordingStatus } from '../db/schema.ts';
 import { VoxtraceError } from '../errors.ts';
 import { LIST_LIMIT_MAX, RECORDING_IDS_MAX } from '../http/limits.ts';
 import type { Problem } from '../http/problems.ts';
-import type { RecordingPageResponse, RecordingSummaryResponse } from '../recordings/routes.ts';
+import type { RecordingDetailResponse, RecordingPageResponse, RecordingSummaryResponse } from '../recordings/routes.ts';
 import { type RetryPolicy, withRetries } from '../retry.ts';
 import type {
   CreateIdentityBody,
@@ -16,11 +17,14 @@ import type {
 } from '../voices/identities/routes.ts';
 import type { VoiceSearchResponse } from '../voices/routes.ts';
 import type { VoiceSearchBody } from '../voices/search-request.ts';
+import type { StaffDecidedResponse } from '../voices/staff/routes.ts';
+import type { WatchlistEntryResponse, WatchlistPageResponse } from '../voices/watchlist/routes.ts';
 
 export type IdentityListQuery = {
   kind?: string;
   accountRef?: string;
   includeRetired?: boolean;
+  proposed?: 'staff';
   limit?: number;
   cursor?: string;
 };
@@ -72,7 +76,7 @@ export function createApiClient(options: ApiClientOptions) {
   // one keep-alive pool for the whole run: thousands of uploads reuse a few connections
   const agent = new Agent({ connections: options.connections, keepAliveTimeout: 30_000 });
 
-  async function send(method: 'GET' | 'POST', pathAndQuery: string, body?: () => Promise<RequestBody>) {
+  async function send(method: 'GET' | 'POST' | 'DELETE', pathAndQuery: string, body?: () => Promise<RequestBody>) {
     const payload = body ? await body() : undefined;
     const json = payload !== undefined && !(payload instanceof FormData);
     const response = await request(`${base}${pathAndQuery}`, {
@@ -100,7 +104,7 @@ export function createApiClient(options: ApiClientOptions) {
    * and a network failure on every try (ApiRequestError).
    */
   function call<T>(
-    method: 'GET' | 'POST',
+    method: 'GET' | 'POST' | 'DELETE',
     pathAndQuery: string,
     success: readonly number[],
     body?: () => Promise<RequestBody>,
@@ -218,6 +222,54 @@ export function createApiClient(options: ApiClientOptions) {
         `/v1/identities/${encodeURIComponent(id)}/voiceprints`,
         [200],
         async () => ({ json: body }),
+        false,
+      );
+    },
+    /** One recording with its voiceprints (`GET /v1/recordings/{id}`). */
+    getRecording(id: string) {
+      return call<RecordingDetailResponse>('GET', `/v1/recordings/${encodeURIComponent(id)}`, [200]);
+    },
+    /** `POST /v1/watchlist`: 201 listed (after the look-back), 200 already listed. Sent once. */
+    addToWatchlist(body: { voiceprintId?: string; identityId?: string; reason: string; name?: string }) {
+      return call<WatchlistEntryResponse>('POST', '/v1/watchlist', [200, 201], async () => ({ json: body }), false);
+    },
+    listWatchlist(cursor: string | null) {
+      const query = new URLSearchParams({ limit: String(LIST_LIMIT_MAX) });
+      if (cursor) query.set('cursor', cursor);
+      return call<WatchlistPageResponse>('GET', `/v1/watchlist?${query}`, [200]);
+    },
+    removeFromWatchlist(identityId: string, reason: string | undefined) {
+      return call<null>(
+        'DELETE',
+        `/v1/watchlist/${encodeURIComponent(identityId)}`,
+        [204],
+        reason ? async () => ({ json: { reason } }) : undefined,
+        false,
+      );
+    },
+    listAlerts(filters: Record<string, string | number | undefined>) {
+      const query = new URLSearchParams();
+      for (const [name, value] of Object.entries(filters)) if (value !== undefined) query.set(name, String(value));
+      return call<AlertPageResponse>('GET', `/v1/alerts${query.size ? `?${query}` : ''}`, [200]);
+    },
+    getAlert(id: string) {
+      return call<AlertDetailResponse>('GET', `/v1/alerts/${encodeURIComponent(id)}`, [200]);
+    },
+    changeAlert(id: string, action: 'ack' | 'dismiss', note: string | undefined) {
+      return call<AlertDetailResponse>(
+        'POST',
+        `/v1/alerts/${encodeURIComponent(id)}/${action}`,
+        [200],
+        note ? async () => ({ json: { note } }) : undefined,
+        false,
+      );
+    },
+    decideStaff(id: string, decision: 'confirm' | 'reject', note: string | undefined) {
+      return call<StaffDecidedResponse>(
+        'POST',
+        `/v1/identities/${encodeURIComponent(id)}/${decision}-staff`,
+        [200],
+        note ? async () => ({ json: { note } }) : undefined,
         false,
       );
     },

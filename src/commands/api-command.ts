@@ -51,3 +51,25 @@ export function table(header: string[], rows: string[][]): string[] {
       .trimEnd();
   return [line(header), ...rows.map(line)];
 }
+
+/** Every item of a paged list, page after page. */
+export async function allPages<T>(
+  page: (cursor: string | null) => Promise<ApiResult<{ items: T[]; nextCursor: string | null }>>,
+): Promise<T[]> {
+  const items: T[] = [];
+  let cursor: string | null = null;
+  do {
+    const next: { items: T[]; nextCursor: string | null } = answered(await page(cursor));
+    items.push(...next.items);
+    cursor = next.nextCursor;
+  } while (cursor);
+  return items;
+}
+
+/** Ids given space- or comma-separated (`--voiceprints a b,c`). */
+export function idList(values: string[]): string[] {
+  return values
+    .flatMap((v) => v.split(','))
+    .map((v) => v.trim())
+    .filter(Boolean);
+}

@@ -1,8 +1,7 @@
 import { type Command, Option } from 'commander';
-import type { ApiResult } from '../client/api.ts';
 import { VoxtraceError } from '../errors.ts';
 import type { IdentityResponse } from '../voices/identities/routes.ts';
-import { type ApiOptions, answered, table, withApi, withApiOptions } from './api-command.ts';
+import { type ApiOptions, allPages, answered, idList, table, withApi, withApiOptions } from './api-command.ts';
 import { out } from './support.ts';
 
 /**
@@ -199,27 +198,6 @@ function withChangeOptions(command: Command, reasonRequired = false): Command {
   return reasonRequired
     ? withApi.requiredOption('--reason <text>', 'why (kept in the history)')
     : withApi.option('--reason <text>', 'why (kept in the history)');
-}
-
-async function allPages<T>(
-  page: (cursor: string | null) => Promise<ApiResult<{ items: T[]; nextCursor: string | null }>>,
-) {
-  const items: T[] = [];
-  let cursor: string | null = null;
-  do {
-    const next: { items: T[]; nextCursor: string | null } = answered(await page(cursor));
-    items.push(...next.items);
-    cursor = next.nextCursor;
-  } while (cursor);
-  return items;
-}
-
-/** Ids given as separate words, comma-separated, or both. */
-function idList(values: string[]): string[] {
-  return values
-    .flatMap((v) => v.split(','))
-    .map((v) => v.trim())
-    .filter(Boolean);
 }
 
 function printChange(identity: IdentityResponse, opts: Output, summary: string) {

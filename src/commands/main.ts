@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { registerAlerts } from './alerts.ts';
 import { registerAnalyze } from './analyze.ts';
 import { registerDemo } from './demo.ts';
 import { registerDemoData } from './demo-data.ts';
@@ -12,9 +13,11 @@ import { registerRecluster } from './recluster.ts';
 import { reportError } from './report.ts';
 import { registerSearch } from './search.ts';
 import { registerServe } from './serve.ts';
+import { registerStaff } from './staff.ts';
 import { registerStandin } from './standin.ts';
 import { registerStart } from './start.ts';
 import { registerTest } from './test.ts';
+import { registerWatchlist } from './watchlist.ts';
 import { registerWorker } from './worker.ts';
 
 /**
@@ -44,6 +47,9 @@ export function buildProgram(): Command {
     registerEval,
     registerSearch,
     registerIdentities,
+    registerWatchlist,
+    registerAlerts,
+    registerStaff,
     registerTest,
   ]) {
     register(program);

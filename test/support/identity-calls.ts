@@ -29,7 +29,7 @@ let calls = 0;
 export async function storeCall(
   db: Db,
   voiceprints: TestVoiceprint[],
-  accountRef = 'acc-1',
+  accountRef: string | null = 'acc-1',
   call: { callAt?: Date; channel?: string; enrolCustomer?: boolean } = {},
 ) {
   return withTransaction(db, async (tx) => {
