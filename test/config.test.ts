@@ -16,6 +16,36 @@ describe('loadConfig', () => {
     expect(config.worker).toEqual({ concurrency: 4, leaseSeconds: 60, maxAttempts: 8 });
     expect(config.maxUploadBytes).toBe(200 * 1024 * 1024);
     expect(config.keepAudio).toBe(false);
+    expect(config.voices).toEqual({
+      enrolMinSpeechS: 8,
+      watchlistFar: 0.001,
+      voiceReuseAccounts: 3,
+      voiceReuseDays: 30,
+    });
+  });
+
+  it('parses the voice settings, and names each one out of range', () => {
+    const config = loadConfig({
+      VOXTRACE_WATCHLIST_FAR: '0.0001',
+      VOXTRACE_VOICE_REUSE_ACCOUNTS: '5',
+      VOXTRACE_VOICE_REUSE_DAYS: '7',
+    });
+    expect(config.voices).toMatchObject({ watchlistFar: 0.0001, voiceReuseAccounts: 5, voiceReuseDays: 7 });
+    let caught: unknown;
+    try {
+      loadConfig({
+        VOXTRACE_WATCHLIST_FAR: '0',
+        VOXTRACE_VOICE_REUSE_ACCOUNTS: '1.5',
+        VOXTRACE_VOICE_REUSE_DAYS: '-1',
+      });
+    } catch (error) {
+      caught = error;
+    }
+    expect((caught as ConfigError).problems.map((p) => p.split(':')[0]).sort()).toEqual([
+      'VOXTRACE_VOICE_REUSE_ACCOUNTS',
+      'VOXTRACE_VOICE_REUSE_DAYS',
+      'VOXTRACE_WATCHLIST_FAR',
+    ]);
   });
 
   it('parses set values and treats empty strings as unset', () => {

@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { alertListQuery } from '../src/alerts/queries.ts';
 import { raiseAlert } from '../src/alerts/raise.ts';
 import { drainAnalysis } from '../src/analysis/drain.ts';
 import type { AnalysisStep } from '../src/analysis/runner.ts';
@@ -10,6 +11,7 @@ import { queryRows } from '../src/db/client.ts';
 import { withTransaction } from '../src/db/transaction.ts';
 import { createApiKey } from '../src/keys/keys.ts';
 import { createLogger } from '../src/log.ts';
+import { nearestToVoiceprintQuery, similarMatchesQuery } from '../src/voices/watchlist/queries.ts';
 import { WATCHLIST_STEP } from '../src/voices/watchlist/step.ts';
 import { testApp } from './support/app.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
@@ -312,5 +314,38 @@ describe('POST /v1/watchlist', () => {
     const after = await storeCall(database.db, [{ label: 'speaker_0', unit: callOf(fraudster, 12) }], 'victim-11');
     await analyseAll(database.db);
     expect(await alerts(`&type=watchlist_hit&recordingId=${after.recordingId}`)).toHaveLength(0);
+  });
+});
+
+describe('the plans behind the watchlist and the alerts list', () => {
+  /** EXPLAIN of `query` with sequential scans priced out: which index the planner can use. */
+  async function plan(query: ReturnType<typeof alertListQuery>): Promise<string> {
+    return withTransaction(database.db, async (tx) => {
+      await tx.execute(sql`set local enable_seqscan = off`);
+      const rows = await queryRows<Record<string, string>>(tx, sql`explain ${query}`);
+      return rows.map((r) => Object.values(r).join(' ')).join('\n');
+    });
+  }
+
+  it('checks a new recording against the listed voices through voiceprints_identity_idx', async () => {
+    expect(await plan(similarMatchesQuery(fraudCalls[0]?.recordingId as string, 0.5))).toMatch(
+      /voiceprints_identity_idx/,
+    );
+  });
+
+  it('walks voiceprints_embedding_hnsw in the look-back', async () => {
+    expect(await plan(nearestToVoiceprintQuery(fraudCalls[0]?.voiceprintId as string, 100))).toMatch(
+      /Index Scan using voiceprints_embedding_hnsw/,
+    );
+  });
+
+  it('lists alerts by type, status, account and recording through their indexes', async () => {
+    expect(await plan(alertListQuery({ type: 'watchlist_hit' }, 51))).toMatch(/alerts_type_created_idx/);
+    expect(await plan(alertListQuery({ status: 'open' }, 51))).toMatch(/alerts_status_created_idx/);
+    expect(await plan(alertListQuery({ accountRef: 'victim-1' }, 51))).toMatch(/alerts_account_refs_idx/);
+    expect(await plan(alertListQuery({ recordingId: fraudCalls[0]?.recordingId as string }, 51))).toMatch(
+      /alerts_recording_ids_idx/,
+    );
+    expect(await plan(alertListQuery({}, 51))).toMatch(/alerts_created_idx/);
   });
 });

@@ -99,13 +99,7 @@ export type AlertFilters = {
  */
 export async function listAlerts(db: Db, filters: AlertFilters): Promise<Page<AlertView>> {
   const limit = filters.limit ?? LIST_LIMIT_DEFAULT;
-  const rows = await queryRows<AlertRow>(
-    db,
-    sql`select ${alertColumns} from alerts a
-        where ${sql.join(alertConditions(filters), sql` and `)}
-        order by a.created_at desc, a.id desc
-        limit ${limit + 1}`,
-  );
+  const rows = await queryRows<AlertRow>(db, alertListQuery(filters, limit + 1));
   const items = rows.slice(0, limit);
   const last = items.at(-1);
   return {
@@ -115,8 +109,15 @@ export async function listAlerts(db: Db, filters: AlertFilters): Promise<Page<Al
   };
 }
 
-/** The WHERE of the alerts list (tests read its plan). */
-export function alertConditions(filters: AlertFilters): SQL[] {
+/** The statement of one page of the alerts list (tests read its plan). */
+export function alertListQuery(filters: AlertFilters, rows: number): SQL {
+  return sql`select ${alertColumns} from alerts a
+        where ${sql.join(alertConditions(filters), sql` and `)}
+        order by a.created_at desc, a.id desc
+        limit ${rows}`;
+}
+
+function alertConditions(filters: AlertFilters): SQL[] {
   const conditions: SQL[] = [sql`true`];
   if (filters.type) conditions.push(sql`a.type = ${filters.type}`);
   if (filters.status) conditions.push(sql`a.status = ${filters.status}`);

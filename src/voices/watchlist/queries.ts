@@ -1,4 +1,4 @@
-import { sql } from 'drizzle-orm';
+import { type SQL, sql } from 'drizzle-orm';
 import { type Db, queryRows } from '../../db/client.ts';
 import type { IdentityKind } from '../../db/schema.ts';
 import { LIST_LIMIT_DEFAULT } from '../../http/limits.ts';
@@ -176,19 +176,7 @@ const toMatch = (r: MatchRow): WatchlistMatch => ({
  * never its hit. One row per (identity, voiceprint), its closest match.
  */
 export async function recordingMatches(tx: Db, recordingId: string, minSimilarity: number): Promise<WatchlistMatch[]> {
-  const similar = await queryRows<MatchRow>(
-    tx,
-    sql`select distinct on (e.identity_id, f.id)
-               e.identity_id as "identityId", f.id as "voiceprintId", f.recording_id as "recordingId",
-               r.account_ref as "accountRef", w.id as "matchedVoiceprintId",
-               1 - (w.embedding <=> f.embedding) as similarity, false as member
-        from voiceprints f
-        join recordings r on r.id = f.recording_id
-        join watchlist_entries e on e.removed_at is null and e.seed_recording_id is distinct from f.recording_id
-        join voiceprints w on w.identity_id = e.identity_id and w.recording_id <> f.recording_id
-        where f.recording_id = ${recordingId} and (w.embedding <=> f.embedding) <= ${1 - minSimilarity}
-        order by e.identity_id, f.id, w.embedding <=> f.embedding`,
-  );
+  const similar = await queryRows<MatchRow>(tx, similarMatchesQuery(recordingId, minSimilarity));
   // members are hits whatever their similarity (their identity may have no other recording yet)
   const members = await queryRows<MatchRow>(
     tx,
@@ -208,6 +196,23 @@ export async function recordingMatches(tx: Db, recordingId: string, minSimilarit
     else found.set(key, { ...known, member: known.member || match.member });
   }
   return [...found.values()];
+}
+
+/**
+ * The listed voiceprints within reach of a recording's voiceprints, the closest per listed identity
+ * and voiceprint (tests read its plan: the listed voiceprints come from `voiceprints_identity_idx`).
+ */
+export function similarMatchesQuery(recordingId: string, minSimilarity: number): SQL {
+  return sql`select distinct on (e.identity_id, f.id)
+               e.identity_id as "identityId", f.id as "voiceprintId", f.recording_id as "recordingId",
+               r.account_ref as "accountRef", w.id as "matchedVoiceprintId",
+               1 - (w.embedding <=> f.embedding) as similarity, false as member
+        from voiceprints f
+        join recordings r on r.id = f.recording_id
+        join watchlist_entries e on e.removed_at is null and e.seed_recording_id is distinct from f.recording_id
+        join voiceprints w on w.identity_id = e.identity_id and w.recording_id <> f.recording_id
+        where f.recording_id = ${recordingId} and (w.embedding <=> f.embedding) <= ${1 - minSimilarity}
+        order by e.identity_id, f.id, w.embedding <=> f.embedding`;
 }
 
 /** Whether any entry is live (the step's fast path on a database without a watchlist). */
@@ -268,14 +273,7 @@ export async function voiceprintsWithin(
       sql`select set_config('hnsw.ef_search', ${String(Math.min(EF_SEARCH_MAX, Math.max(k, 100)))}, true),
                  set_config('hnsw.iterative_scan', 'off', true)`,
     );
-    const rows = await queryRows<NearRow>(
-      tx,
-      sql`select n.id, n.recording_id as "recordingId", r.account_ref as "accountRef", n.identity_id as "identityId",
-                 n.similarity
-          from (select v.id, v.recording_id, v.identity_id, 1 - (v.embedding <=> ${from}) as similarity
-                from voiceprints v order by v.embedding <=> ${from} limit ${k}) n
-          join recordings r on r.id = n.recording_id`,
-    );
+    const rows = await queryRows<NearRow>(tx, nearestToVoiceprintQuery(fromId, k));
     const near = rows.map(toNear).filter((n) => n.similarity >= minSimilarity);
     // the walk found fewer than k: the table is smaller than k, nothing is left to find
     if (near.length < k || rows.length < k) return { near, compared: rows.length, exact: false };
@@ -289,6 +287,16 @@ export async function voiceprintsWithin(
   );
   const [count] = await queryRows<{ n: number }>(tx, sql`select count(*)::int as n from voiceprints`);
   return { near: rows.map(toNear), compared: count?.n ?? rows.length, exact: true };
+}
+
+/** The `k` voiceprints nearest voiceprint `fromId`, by the HNSW walk (tests read its plan). */
+export function nearestToVoiceprintQuery(fromId: string, k: number): SQL {
+  const from = sql`(select embedding from voiceprints where id = ${fromId})`;
+  return sql`select n.id, n.recording_id as "recordingId", r.account_ref as "accountRef", n.identity_id as "identityId",
+                 n.similarity
+          from (select v.id, v.recording_id, v.identity_id, 1 - (v.embedding <=> ${from}) as similarity
+                from voiceprints v order by v.embedding <=> ${from} limit ${k}) n
+          join recordings r on r.id = n.recording_id`;
 }
 
 const toNear = (r: NearRow): NearVoiceprint => ({ ...r, similarity: Number(r.similarity) });
