@@ -1,8 +1,12 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI_ACTOR } from '../src/audit/audit.ts';
+import { CLI_ACTOR, SYSTEM_ACTOR } from '../src/audit/audit.ts';
+import { DEFAULT_VOICE_SETTINGS } from '../src/config.ts';
 import { queryRows } from '../src/db/client.ts';
+import { withTransaction } from '../src/db/transaction.ts';
 import { createApiKey } from '../src/keys/keys.ts';
+import { createIdentity } from '../src/voices/identities/membership.ts';
+import { scanVoiceReuse } from '../src/voices/reuse/scan.ts';
 import { testApp } from './support/app.ts';
 import { createTestDatabase, engine, type TestDatabase } from './support/db.ts';
 import { expectProblem } from './support/http.ts';
@@ -117,6 +121,36 @@ describe(`voice reuse on ${engine}`, () => {
     expect(updated?.id).toBe(alert?.id);
     expect(updated?.recordingIds).toContain(fourth.recordingId);
     expect(updated?.accountRefs).toEqual(['victim-0', 'victim-1', 'victim-2', 'victim-3']);
+  });
+
+  it('after reclustering, finds reuse in an identity no step saw whole (scanVoiceReuse)', async () => {
+    const voice = person(51, 'scattered');
+    const voiceprintIds: string[] = [];
+    for (const [i, day] of [0, 5, 10].entries()) {
+      const { ids } = await storeCall(database.db, [{ label: 'speaker_0', unit: callOf(voice, i) }], `scattered-${i}`, {
+        callAt: at(day),
+      });
+      voiceprintIds.push(ids.speaker_0 as string);
+    }
+    // as reclustering would: one identity formed from calls whose analysis is done
+    await database.db.execute(sql`update recording_events set status = 'done'`);
+    const identityId = await withTransaction(database.db, (tx) =>
+      createIdentity(tx, {
+        kind: 'unknown',
+        origin: 'recluster',
+        voiceprintIds,
+        assignedBy: 'recluster',
+        action: 'created',
+        actor: SYSTEM_ACTOR,
+      }),
+    );
+    expect(await reuseAlerts(identityId)).toHaveLength(0);
+    expect(await scanVoiceReuse(database.db, DEFAULT_VOICE_SETTINGS, [identityId])).toEqual([identityId]);
+    const [alert] = await reuseAlerts(identityId);
+    expect(alert?.accountRefs).toEqual(['scattered-0', 'scattered-1', 'scattered-2']);
+    // a second scan adds nothing
+    await scanVoiceReuse(database.db, DEFAULT_VOICE_SETTINGS, [identityId]);
+    expect(await reuseAlerts(identityId)).toHaveLength(1);
   });
 
   it('raises nothing for the same voice on 3 accounts whose calls are more than 30 days apart', async () => {

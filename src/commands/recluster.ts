@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { CLI_ACTOR } from '../audit/audit.ts';
 import { type ReclusterSummary, reclusterVoices } from '../voices/identities/recluster.ts';
+import { scanVoiceReuse } from '../voices/reuse/scan.ts';
 import { out, withContext } from './support.ts';
 
 /** `recluster voices` (and, later, `recluster spoofs`): batch re-derivation of what clustering found. */
@@ -11,20 +12,23 @@ export function registerRecluster(program: Command) {
   recluster
     .command('voices')
     .description(
-      'recluster the unknown voice identities over the kNN graph, keeping ids stable and leaving alone what an analyst made',
+      'recluster the unknown voice identities over the kNN graph, keeping ids stable and leaving alone what an analyst ' +
+        'made; then look for voice reuse in the identities it created or grew',
     )
     .option('--json', 'the summary as JSON, with every changed id')
     .action((opts: { json?: boolean }) =>
       withContext(async (ctx) => {
         const summary = await reclusterVoices(ctx.db, ctx.config.voices, CLI_ACTOR);
-        if (opts.json) out(JSON.stringify(summary));
-        else for (const line of summaryLines(summary)) out(line);
+        const voiceReuse = await scanVoiceReuse(ctx.db, ctx.config.voices, [...summary.created, ...summary.grown]);
+        if (opts.json) out(JSON.stringify({ ...summary, voiceReuse }));
+        else for (const line of [...summaryLines(summary), ...ids('voice reuse', voiceReuse)]) out(line);
       }),
     );
 }
 
+const ids = (label: string, list: string[]) => (list.length ? [`${label}: ${list.join(' ')}`] : []);
+
 function summaryLines(s: ReclusterSummary): string[] {
-  const ids = (label: string, list: string[]) => (list.length ? [`${label}: ${list.join(' ')}`] : []);
   return [
     `reclustered ${s.voiceprints} voiceprints into ${s.clusters} unknown identities in ${(s.ms / 1000).toFixed(1)} s: ` +
       `${s.created.length} created, ${s.grown.length} grown, ${s.shrunk.length} shrunk, ${s.retired.length} retired, ` +

@@ -46,3 +46,20 @@ export async function callsOfIdentity(
   );
   return rows.map((r) => ({ ...r, at: new Date(r.at).getTime(), similarity: Number(r.similarity ?? 1) }));
 }
+
+/** Those of `identityIds` that are live and of one of `kinds`, in id order. */
+export async function identitiesOfKinds(
+  tx: Db,
+  identityIds: readonly string[],
+  kinds: readonly IdentityKind[],
+): Promise<string[]> {
+  if (identityIds.length === 0) return [];
+  const rows = await queryRows<{ id: string }>(
+    tx,
+    sql`select id from identities
+        where id = any(${sql.param([...identityIds])}::uuid[]) and kind = any(${sql.param([...kinds])}::text[])
+          and retired_at is null and merged_into is null
+        order by id`,
+  );
+  return rows.map((r) => r.id);
+}
