@@ -5,6 +5,7 @@ import { DEFAULT_VOICE_SETTINGS } from '../src/config.ts';
 import { queryRows } from '../src/db/client.ts';
 import { withTransaction } from '../src/db/transaction.ts';
 import { createApiKey } from '../src/keys/keys.ts';
+import { refreshCalibration } from '../src/voices/calibration.ts';
 import { createIdentity } from '../src/voices/identities/membership.ts';
 import { scanVoiceReuse } from '../src/voices/reuse/scan.ts';
 import { testApp } from './support/app.ts';
@@ -227,6 +228,25 @@ describe(`staff on ${engine}`, () => {
     );
     expect(row?.status).toBe('rejected');
     await expectProblem(await call('POST', `/v1/identities/${identityId}/confirm-staff`), 409, 'conflict');
+  });
+
+  it('leaves staff and proposed staff out of the impostor cohort', async () => {
+    await agentCalls(person(51, 'agent-c'), 'c', 12, 70);
+    const [row] = await queryRows<{ cohort: number; proposed: number }>(
+      database.db,
+      sql`select count(*) filter (where i.kind is distinct from 'staff' and p.identity_id is null)::int as cohort,
+                 count(p.identity_id)::int as proposed
+          from voiceprints v left join identities i on i.id = v.identity_id
+          left join staff_proposals p on p.identity_id = v.identity_id and p.status = 'proposed'`,
+    );
+    expect(row?.proposed).toBeGreaterThanOrEqual(10);
+    await refreshCalibration(database.db);
+    // fewer than COHORT_MIN here: the prior stands in, and the row records the cohort it drew
+    const [stored] = await queryRows<{ cohortSize: number }>(
+      database.db,
+      sql`select cohort_size as "cohortSize" from voice_calibrations order by created_at desc limit 1`,
+    );
+    expect(stored?.cohortSize).toBe(row?.cohort);
   });
 
   it('refuses to confirm an identity that was never proposed (409) or does not exist (404), changing nothing', async () => {

@@ -11,8 +11,8 @@ import { dot } from '../vectors.ts';
  *
  * The cohort: up to COHORT_SIZE voiceprints sampled at random, every pair among them compared,
  * leaving out pairs that may be the same person — same identity, same recording, same account —
- * and every voiceprint of a `staff` identity (agents are heard on every account; their pairs
- * would be many and all alike). Voiceprints in no identity are counted as their own people:
+ * and every voiceprint of a `staff` identity or of one proposed as staff (agents are heard on every
+ * account; their pairs would be many and all alike). Voiceprints in no identity are counted as their own people:
  * among random pairs, two calls of one unassigned caller are rare, and the same-account rule
  * removes most of them.
  *
@@ -163,6 +163,7 @@ async function sampleCohort(db: Db, total: number): Promise<CohortMember[]> {
         join recordings r on r.id = v.recording_id
         left join identities i on i.id = v.identity_id
         where i.kind is distinct from 'staff'
+          and not exists (select 1 from staff_proposals p where p.identity_id = v.identity_id and p.status = 'proposed')
         order by random()
         limit ${COHORT_SIZE}`,
   );
