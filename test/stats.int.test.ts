@@ -46,6 +46,16 @@ describe(`GET /v1/stats on ${engine}`, () => {
       voiceprints: 0,
       unassignedVoiceprints: 0,
       identities: { customer: 0, fraudster: 0, staff: 0, unknown: 0 },
+      openAlerts: {
+        watchlist_hit: 0,
+        voice_reuse: 0,
+        new_spoof_campaign: 0,
+        spoof_cluster_growth: 0,
+        voice_clone_suspected: 0,
+        voice_clone_cross_account: 0,
+      },
+      watchlisted: 0,
+      staffProposals: 0,
     });
 
     // three imported documents (complete, each with its pending analysis event), one of them dead
@@ -100,6 +110,9 @@ describe(`GET /v1/stats on ${engine}`, () => {
       voiceprints: totals.voiceprints,
       unassignedVoiceprints: totals.voiceprints - 1,
       identities: { customer: 1, fraudster: 1, staff: 0, unknown: 1 },
+      openAlerts: expect.objectContaining({ watchlist_hit: 0, voice_reuse: 0 }),
+      watchlisted: 0,
+      staffProposals: 0,
     });
   });
 

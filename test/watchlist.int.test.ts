@@ -184,6 +184,11 @@ describe('POST /v1/watchlist', () => {
 
     const list = (await (await call('GET', '/v1/watchlist')).json()) as { items: { identityId: string }[] };
     expect(list.items.map((i) => i.identityId)).toEqual([entry.identityId]);
+    const stats = (await (await call('GET', '/v1/stats')).json()) as {
+      openAlerts: Record<string, number>;
+      watchlisted: number;
+    };
+    expect(stats).toMatchObject({ watchlisted: 1, openAlerts: { watchlist_hit: 3, voice_reuse: 1 } });
   });
 
   it('checks every recording stored later: a new call of the listed voice is a hit, a stranger is not', async () => {

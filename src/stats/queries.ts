@@ -1,6 +1,8 @@
 import { sql } from 'drizzle-orm';
 import { type Db, queryRows } from '../db/client.ts';
 import {
+  type AlertType,
+  alertTypes,
   type IdentityKind,
   identities,
   identityKinds,
@@ -58,4 +60,25 @@ export async function countStoredRows(db: Db): Promise<StoredCounts> {
     voiceprints: Number(row?.voiceprints ?? 0),
     unassignedVoiceprints: Number(row?.unassigned ?? 0),
   };
+}
+
+/**
+ * Open alerts of each type (0 included), from `alerts_status_created_idx`; the live watchlist entries
+ * and the pending staff proposals, from their partial indexes.
+ */
+export async function countOpenWork(
+  db: Db,
+): Promise<{ openAlerts: Record<AlertType, number>; watchlisted: number; staffProposals: number }> {
+  const rows = await queryRows<{ type: AlertType; n: string | number }>(
+    db,
+    sql`select type, count(*) as n from alerts where status = 'open' group by 1`,
+  );
+  const openAlerts = Object.fromEntries(alertTypes.map((t) => [t, 0])) as Record<AlertType, number>;
+  for (const row of rows) openAlerts[row.type] = Number(row.n);
+  const [row] = await queryRows<Record<string, string | number>>(
+    db,
+    sql`select (select count(*) from watchlist_entries where removed_at is null) as watchlisted,
+               (select count(*) from staff_proposals where status = 'proposed') as proposals`,
+  );
+  return { openAlerts, watchlisted: Number(row?.watchlisted ?? 0), staffProposals: Number(row?.proposals ?? 0) };
 }

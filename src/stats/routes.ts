@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { identityKinds, recordingStatuses } from '../db/schema.ts';
+import { alertTypes, identityKinds, recordingStatuses } from '../db/schema.ts';
 import { requireScope } from '../http/auth.ts';
 import { problemResponses } from '../http/problems.ts';
 import { createRouter } from '../http/router.ts';
@@ -22,6 +22,9 @@ export const statsSchema = z
     identities: countsOf(identityKinds).openapi({
       description: 'identities in use (not merged, not retired) of each kind',
     }),
+    openAlerts: countsOf(alertTypes).openapi({ description: 'open alerts of each type, 0 included' }),
+    watchlisted: count.openapi({ description: 'voices on the watchlist' }),
+    staffProposals: count.openapi({ description: 'voices proposed as staff that nobody has decided on' }),
   })
   .openapi('Stats');
 export type StatsResponse = z.infer<typeof statsSchema>;

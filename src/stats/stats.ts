@@ -1,6 +1,6 @@
 import { countAnalysisBacklog } from '../analysis/outbox.ts';
 import type { Db } from '../db/client.ts';
-import { countLiveIdentitiesByKind, countRecordingsByStatus, countStoredRows } from './queries.ts';
+import { countLiveIdentitiesByKind, countOpenWork, countRecordingsByStatus, countStoredRows } from './queries.ts';
 
 export type Stats = {
   recordings: Awaited<ReturnType<typeof countRecordingsByStatus>>;
@@ -12,11 +12,11 @@ export type Stats = {
   voiceprints: number;
   unassignedVoiceprints: number;
   identities: Awaited<ReturnType<typeof countLiveIdentitiesByKind>>;
-};
+} & Awaited<ReturnType<typeof countOpenWork>>;
 
 /**
  * The state of the whole store in counts: recordings per status, the analysis backlog, what is
- * stored and how many identities of each kind there are. No biometric data: not audited.
+ * stored, how many identities of each kind there are, and the open alerts, listed voices and staff proposals. No biometric data: not audited.
  * @example const { recordings, analysisPending } = await readStats(db);
  */
 export async function readStats(db: Db): Promise<Stats> {
@@ -24,5 +24,6 @@ export async function readStats(db: Db): Promise<Stats> {
   const backlog = await countAnalysisBacklog(db);
   const stored = await countStoredRows(db);
   const identities = await countLiveIdentitiesByKind(db);
-  return { recordings, analysisPending: backlog.pending, analysisDead: backlog.dead, ...stored, identities };
+  const work = await countOpenWork(db);
+  return { recordings, analysisPending: backlog.pending, analysisDead: backlog.dead, ...stored, identities, ...work };
 }
