@@ -578,8 +578,10 @@ describe(`identities on ${engine}`, () => {
     const badCursor = await expectProblem(await get('/v1/identities?cursor=bogus!'), 400, 'validation');
     expect(badCursor.errors?.map((e) => e.path)).toEqual(['query.cursor']);
     await expectProblem(await get('/v1/identities?limit=501'), 400, 'validation');
-    const proposed = await expectProblem(await get('/v1/identities?proposed=staff'), 400, 'validation');
+    const proposed = await expectProblem(await get('/v1/identities?proposed=customer'), 400, 'validation');
     expect(proposed.errors?.map((e) => e.path)).toEqual(['query.proposed']);
+    // nothing here is proposed as staff (agents need 10 accounts in 30 days)
+    expect(((await (await get('/v1/identities?proposed=staff')).json()) as { items: unknown[] }).items).toEqual([]);
   });
 
   it('nearest: the 5 live identities with the most similar centroids, itself and merged ones left out', async () => {
