@@ -11,7 +11,13 @@ import { queryRows } from '../src/db/client.ts';
 import { withTransaction } from '../src/db/transaction.ts';
 import { createApiKey } from '../src/keys/keys.ts';
 import { createLogger } from '../src/log.ts';
-import { nearestToVoiceprintQuery, similarMatchesQuery } from '../src/voices/watchlist/queries.ts';
+import {
+  LOOK_BACK_FIRST_K,
+  nearestToVoiceprintQuery,
+  similarMatchesQuery,
+  voiceprintsWithin,
+  withinReachQuery,
+} from '../src/voices/watchlist/queries.ts';
 import { WATCHLIST_STEP } from '../src/voices/watchlist/step.ts';
 import { testApp } from './support/app.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
@@ -341,6 +347,33 @@ describe('the plans behind the watchlist and the alerts list', () => {
   it('walks voiceprints_embedding_hnsw in the look-back', async () => {
     expect(await plan(nearestToVoiceprintQuery(fraudCalls[0]?.voiceprintId as string, 100))).toMatch(
       /Index Scan using voiceprints_embedding_hnsw/,
+    );
+  });
+
+  it('walks it iteratively, the distance as its filter, when a voice has many within reach', async () => {
+    expect(await plan(withinReachQuery(fraudCalls[0]?.voiceprintId as string, 0.5, 1000))).toMatch(
+      /Index Scan using voiceprints_embedding_hnsw[\s\S]*Filter/,
+    );
+    // 150 more calls of one voice: more within reach than the first walk takes
+    const crowd = person(41, 'crowd');
+    const ids: string[] = [];
+    for (let c = 0; c < LOOK_BACK_FIRST_K + 50; c++) {
+      const { ids: stored } = await storeCall(
+        database.db,
+        [{ label: 'speaker_0', unit: callOf(crowd, 1000 + c) }],
+        `crowd-${c}`,
+      );
+      ids.push(stored.speaker_0 as string);
+    }
+    const found = await withTransaction(database.db, (tx) => voiceprintsWithin(tx, ids[0] as string, 0.5));
+    expect(found.method).toBe('hnsw-iterative');
+    expect(found.near.map((n) => n.id).sort()).toEqual([...ids].sort());
+    const few = await withTransaction(database.db, (tx) =>
+      voiceprintsWithin(tx, customerCalls[0]?.voiceprintId as string, 0.5),
+    );
+    expect(few.method).toBe('hnsw');
+    expect(few.near.map((n) => n.id).sort()).toEqual(
+      [customerCalls[0]?.voiceprintId, customerCalls[1]?.voiceprintId].sort(),
     );
   });
 

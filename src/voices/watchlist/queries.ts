@@ -3,7 +3,7 @@ import { type Db, queryRows } from '../../db/client.ts';
 import type { IdentityKind } from '../../db/schema.ts';
 import { LIST_LIMIT_DEFAULT } from '../../http/limits.ts';
 import { encodeListCursor, type ListPosition, type Page } from '../../recordings/queries.ts';
-import { EF_SEARCH_MAX, K_MAX } from '../../search/knn.ts';
+import { EF_SEARCH_MAX } from '../../search/knn.ts';
 
 /**
  * The SQL of the watchlist: its entries, the look-back over history when one is added, and the
@@ -255,29 +255,50 @@ export type NearVoiceprint = {
 
 type NearRow = Omit<NearVoiceprint, 'similarity'> & { similarity: number | string };
 
+/** The nearest voiceprints a look-back's first walk takes; when all are within reach, it widens. */
+export const LOOK_BACK_FIRST_K = 100;
 /**
- * Every voiceprint at least `minSimilarity` from voiceprint `fromId`: the HNSW walk over
- * `voiceprints_embedding_hnsw` for the nearest `k`, widened (k and ef_search up to 1,000) while all
- * of them are within reach; past that, an exact scan with the distance as its condition, so that
- * the answer is complete however many there are. Returns the voiceprints and how many candidates
- * were compared.
+ * How many voiceprints the widened walk may visit: pgvector's iterative scan keeps walking the
+ * graph outwards, keeping those within reach, until it has visited this many. At 1,000,000
+ * voiceprints a voice has 1–2 thousand strangers within reach at FAR 0.001 (bench/results/watchlist.json):
+ * the budget is many times that.
+ */
+export const LOOK_BACK_SCAN_TUPLES = 50_000;
+/** Within-reach rows past which the widened walk gives up for an exact scan. */
+const LOOK_BACK_RANGE_LIMIT = 40_000;
+
+/**
+ * The voiceprints at least `minSimilarity` from voiceprint `fromId`. First the plain HNSW walk for
+ * the nearest LOOK_BACK_FIRST_K (most voices have fewer within reach than that, and then it is the
+ * answer); when every one of them is within reach, the iterative walk (`relaxed_order`) with the
+ * distance as its condition, visiting up to LOOK_BACK_SCAN_TUPLES voiceprints outwards from the
+ * voice; and should even that fill up, an exact scan. Returns them with how many voiceprints the
+ * walks visited at most (`compared`).
  */
 export async function voiceprintsWithin(
   tx: Db,
   fromId: string,
   minSimilarity: number,
-): Promise<{ near: NearVoiceprint[]; compared: number; exact: boolean }> {
-  const from = sql`(select embedding from voiceprints where id = ${fromId})`;
-  for (let k = 100; k <= K_MAX; k *= 10) {
-    await tx.execute(
-      sql`select set_config('hnsw.ef_search', ${String(Math.min(EF_SEARCH_MAX, Math.max(k, 100)))}, true),
-                 set_config('hnsw.iterative_scan', 'off', true)`,
-    );
-    const rows = await queryRows<NearRow>(tx, nearestToVoiceprintQuery(fromId, k));
-    const near = rows.map(toNear).filter((n) => n.similarity >= minSimilarity);
-    // the walk found fewer than k: the table is smaller than k, nothing is left to find
-    if (near.length < k || rows.length < k) return { near, compared: rows.length, exact: false };
+): Promise<{ near: NearVoiceprint[]; compared: number; method: 'hnsw' | 'hnsw-iterative' | 'exact' }> {
+  await tx.execute(
+    sql`select set_config('hnsw.ef_search', ${String(LOOK_BACK_FIRST_K)}, true),
+               set_config('hnsw.iterative_scan', 'off', true)`,
+  );
+  const first = await queryRows<NearRow>(tx, nearestToVoiceprintQuery(fromId, LOOK_BACK_FIRST_K));
+  const near = first.map(toNear).filter((n) => n.similarity >= minSimilarity);
+  if (first.length < LOOK_BACK_FIRST_K || near.length < LOOK_BACK_FIRST_K) {
+    return { near, compared: first.length, method: 'hnsw' };
   }
+  await tx.execute(
+    sql`select set_config('hnsw.ef_search', ${String(EF_SEARCH_MAX)}, true),
+               set_config('hnsw.iterative_scan', 'relaxed_order', true),
+               set_config('hnsw.max_scan_tuples', ${String(LOOK_BACK_SCAN_TUPLES)}, true)`,
+  );
+  const widened = await queryRows<NearRow>(tx, withinReachQuery(fromId, minSimilarity, LOOK_BACK_RANGE_LIMIT));
+  if (widened.length < LOOK_BACK_RANGE_LIMIT) {
+    return { near: widened.map(toNear), compared: LOOK_BACK_SCAN_TUPLES, method: 'hnsw-iterative' };
+  }
+  const from = sql`(select embedding from voiceprints where id = ${fromId})`;
   const rows = await queryRows<NearRow>(
     tx,
     sql`select v.id, v.recording_id as "recordingId", r.account_ref as "accountRef", v.identity_id as "identityId",
@@ -286,7 +307,23 @@ export async function voiceprintsWithin(
         where (v.embedding <=> ${from}) <= ${1 - minSimilarity}`,
   );
   const [count] = await queryRows<{ n: number }>(tx, sql`select count(*)::int as n from voiceprints`);
-  return { near: rows.map(toNear), compared: count?.n ?? rows.length, exact: true };
+  return { near: rows.map(toNear), compared: count?.n ?? rows.length, method: 'exact' };
+}
+
+/**
+ * The widened walk's statement: the HNSW index scan in distance order with the distance as its
+ * filter, so that under an iterative scan it keeps walking until `limit` rows are within reach or
+ * its tuple budget is spent (tests read its plan).
+ */
+export function withinReachQuery(fromId: string, minSimilarity: number, limit: number): SQL {
+  const from = sql`(select embedding from voiceprints where id = ${fromId})`;
+  return sql`select n.id, n.recording_id as "recordingId", r.account_ref as "accountRef", n.identity_id as "identityId",
+                 n.similarity
+          from (select v.id, v.recording_id, v.identity_id, 1 - (v.embedding <=> ${from}) as similarity
+                from voiceprints v
+                where (v.embedding <=> ${from}) <= ${1 - minSimilarity}
+                order by v.embedding <=> ${from} limit ${limit}) n
+          join recordings r on r.id = n.recording_id`;
 }
 
 /** The `k` voiceprints nearest voiceprint `fromId`, by the HNSW walk (tests read its plan). */
