@@ -102,6 +102,56 @@ export async function raiseAlert(tx: Db, raise: AlertRaise, actor: Actor = SYSTE
 }
 
 /**
+ * Raises many alerts at once (a look-back's thousands of recordings): one statement inserts every
+ * subject without a live alert, with its history row; the subjects that had one get their evidence
+ * added one by one (`raiseAlert`). Returns the outcome of each, in order.
+ * @example await raiseAlerts(tx, hits.map((h) => ({ type: 'watchlist_hit', subject: …, … })), actor);
+ */
+export async function raiseAlerts(
+  tx: Db,
+  raises: readonly AlertRaise[],
+  actor: Actor = SYSTEM_ACTOR,
+): Promise<RaiseOutcome[]> {
+  if (raises.length === 0) return [];
+  const rows = raises.map((r) => ({
+    type: r.type,
+    subject: r.subject,
+    identity_id: r.identityId ?? null,
+    cluster_id: r.clusterId ?? null,
+    recording_ids: unique(r.recordingIds),
+    account_refs: unique(r.accountRefs).sort(),
+    evidence: mergeEvidence([], r.evidence).merged,
+  }));
+  const inserted = await queryRows<{ id: string; type: string; subject: string }>(
+    tx,
+    sql`with input as (
+          select * from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb)
+            as x(type text, subject text, identity_id uuid, cluster_id uuid, recording_ids uuid[],
+                 account_refs text[], evidence jsonb)
+        ), raised as (
+          insert into alerts (type, subject, identity_id, cluster_id, recording_ids, account_refs, evidence)
+          select type, subject, identity_id, cluster_id, recording_ids, account_refs, evidence from input
+          on conflict (type, subject) where status in ('open', 'acknowledged') do nothing
+          returning id, type, subject, jsonb_array_length(evidence) as added
+        ), history as (
+          insert into alert_events (alert_id, action, status, evidence_added, source, key_id, request_id)
+          select id, 'raised', 'open', added, ${actor.source}, ${actor.keyId}, ${actor.requestId} from raised
+        )
+        select id, type, subject from raised`,
+  );
+  const byKey = new Map(inserted.map((r) => [`${r.type}|${r.subject}`, r.id]));
+  const outcomes: RaiseOutcome[] = [];
+  for (const raise of raises) {
+    const key = `${raise.type}|${raise.subject}`;
+    const id = byKey.get(key);
+    // a subject given twice: the first raised it, the next one adds to it
+    byKey.delete(key);
+    outcomes.push(id ? { alertId: id, outcome: 'raised', status: 'open' } : await raiseAlert(tx, raise, actor));
+  }
+  return outcomes;
+}
+
+/**
  * Evidence once per (recording, voiceprint, utterance), keeping the closer match of two: what a
  * replay or a second look at the same recording brings adds nothing.
  */

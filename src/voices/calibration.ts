@@ -84,16 +84,31 @@ export function verdictOf(far: number): Verdict {
  * @example const calibration = await currentCalibration(db); calibration.far(0.62);
  */
 export async function currentCalibration(db: Db): Promise<Calibration> {
-  const [row] = await db.select().from(voiceCalibrations).orderBy(sql`${voiceCalibrations.createdAt} desc`).limit(1);
+  const [newest] = await db
+    .select({ id: voiceCalibrations.id })
+    .from(voiceCalibrations)
+    .orderBy(sql`${voiceCalibrations.createdAt} desc`)
+    .limit(1);
+  if (!newest) return priorCalibration(0);
+  // a stored calibration never changes: read and parse its model once per process (every analysed
+  // recording asks for it), keyed by its id
+  const cached = parsedCalibrations.get(newest.id);
+  if (cached) return cached;
+  const [row] = await db.select().from(voiceCalibrations).where(sql`${voiceCalibrations.id} = ${newest.id}`);
   if (!row) return priorCalibration(0);
-  return fromModel(row.model as unknown as TailModel & { asNorm?: AsNormModel }, {
+  const calibration = fromModel(row.model as unknown as TailModel & { asNorm?: AsNormModel }, {
     method: row.method,
     voiceprintCount: row.voiceprintCount,
     cohortSize: row.cohortSize,
     pairCount: row.pairCount,
     createdAt: row.createdAt,
   });
+  if (parsedCalibrations.size >= 8) parsedCalibrations.clear();
+  parsedCalibrations.set(newest.id, calibration);
+  return calibration;
 }
+
+const parsedCalibrations = new Map<string, Calibration>();
 
 /**
  * Draws a new cohort and stores its calibration (the prior's, when the cohort is too small);

@@ -203,16 +203,24 @@ export async function recordingMatches(tx: Db, recordingId: string, minSimilarit
  * and voiceprint (tests read its plan: the listed voiceprints come from `voiceprints_identity_idx`).
  */
 export function similarMatchesQuery(recordingId: string, minSimilarity: number): SQL {
-  return sql`select distinct on (e.identity_id, f.id)
-               e.identity_id as "identityId", f.id as "voiceprintId", f.recording_id as "recordingId",
-               r.account_ref as "accountRef", w.id as "matchedVoiceprintId",
-               1 - (w.embedding <=> f.embedding) as similarity, false as member
-        from voiceprints f
-        join recordings r on r.id = f.recording_id
-        join watchlist_entries e on e.removed_at is null and e.seed_recording_id is distinct from f.recording_id
-        join voiceprints w on w.identity_id = e.identity_id and w.recording_id <> f.recording_id
-        where f.recording_id = ${recordingId} and (w.embedding <=> f.embedding) <= ${1 - minSimilarity}
-        order by e.identity_id, f.id, w.embedding <=> f.embedding`;
+  // one index scan over every listed identity's voiceprints (`= any(array)`: its keys in one pass,
+  // not a probe per entry); the entry's own recording is left out of the few that pass
+  return sql`select m.* from (
+          select distinct on (w.identity_id, f.id)
+                 w.identity_id as "identityId", f.id as "voiceprintId", f.recording_id as "recordingId",
+                 r.account_ref as "accountRef", w.id as "matchedVoiceprintId",
+                 1 - (w.embedding <=> f.embedding) as similarity, false as member
+          from voiceprints f
+          join recordings r on r.id = f.recording_id
+          join voiceprints w
+            on w.identity_id = any(array(select identity_id from watchlist_entries where removed_at is null))
+           and w.recording_id <> f.recording_id
+          where f.recording_id = ${recordingId} and (w.embedding <=> f.embedding) <= ${1 - minSimilarity}
+          order by w.identity_id, f.id, w.embedding <=> f.embedding
+        ) m
+        where not exists (select 1 from watchlist_entries e
+                          where e.identity_id = m."identityId" and e.removed_at is null
+                            and e.seed_recording_id = m."recordingId")`;
 }
 
 /** Whether any entry is live (the step's fast path on a database without a watchlist). */
@@ -255,25 +263,35 @@ export type NearVoiceprint = {
 
 type NearRow = Omit<NearVoiceprint, 'similarity'> & { similarity: number | string };
 
-/** The nearest voiceprints a look-back's first walk takes; when all are within reach, it widens. */
+/** The nearest voiceprints a look-back's first walk takes. */
 export const LOOK_BACK_FIRST_K = 100;
+/** The first walk's candidate list: a wider list than k makes its 100 nearer the exact 100. */
+const LOOK_BACK_FIRST_EF = 200;
+/**
+ * Within-reach voiceprints among the first walk's 100 from which the walk widens. Not 100: the
+ * walk's 100 are approximate, so a voice with hundreds within reach can show fewer than 100 of them
+ * there (bench/results/watchlist.json: 84 of 277).
+ */
+export const LOOK_BACK_WIDEN_AT = 30;
 /**
  * How many voiceprints the widened walk may visit: pgvector's iterative scan keeps walking the
  * graph outwards, keeping those within reach, until it has visited this many. At 1,000,000
- * voiceprints a voice has 1–2 thousand strangers within reach at FAR 0.001 (bench/results/watchlist.json):
- * the budget is many times that.
+ * voiceprints a voiceprint has hundreds of strangers within reach at FAR 0.001
+ * (bench/results/watchlist.json): the budget is many times that.
  */
 export const LOOK_BACK_SCAN_TUPLES = 50_000;
 /** Within-reach rows past which the widened walk gives up for an exact scan. */
 const LOOK_BACK_RANGE_LIMIT = 40_000;
 
 /**
- * The voiceprints at least `minSimilarity` from voiceprint `fromId`. First the plain HNSW walk for
- * the nearest LOOK_BACK_FIRST_K (most voices have fewer within reach than that, and then it is the
- * answer); when every one of them is within reach, the iterative walk (`relaxed_order`) with the
- * distance as its condition, visiting up to LOOK_BACK_SCAN_TUPLES voiceprints outwards from the
- * voice; and should even that fill up, an exact scan. Returns them with how many voiceprints the
- * walks visited at most (`compared`).
+ * The voiceprints at least `minSimilarity` from voiceprint `fromId`. First the HNSW walk for the
+ * nearest LOOK_BACK_FIRST_K, which answers when few of them are within reach (most voices, on a
+ * database that is not large); from LOOK_BACK_WIDEN_AT within reach, the iterative walk
+ * (`relaxed_order`) with the distance as its filter, visiting up to LOOK_BACK_SCAN_TUPLES
+ * voiceprints outwards from the voice; should even that fill LOOK_BACK_RANGE_LIMIT, an exact scan.
+ * How many rows the first walk returned says nothing about the table's size: an index entry the
+ * transaction cannot see (another's uncommitted or rolled-back row) takes a place in its candidate
+ * list. Returns the voiceprints with how many the walks visited at most (`compared`).
  */
 export async function voiceprintsWithin(
   tx: Db,
@@ -281,14 +299,12 @@ export async function voiceprintsWithin(
   minSimilarity: number,
 ): Promise<{ near: NearVoiceprint[]; compared: number; method: 'hnsw' | 'hnsw-iterative' | 'exact' }> {
   await tx.execute(
-    sql`select set_config('hnsw.ef_search', ${String(LOOK_BACK_FIRST_K)}, true),
+    sql`select set_config('hnsw.ef_search', ${String(LOOK_BACK_FIRST_EF)}, true),
                set_config('hnsw.iterative_scan', 'off', true)`,
   );
   const first = await queryRows<NearRow>(tx, nearestToVoiceprintQuery(fromId, LOOK_BACK_FIRST_K));
   const near = first.map(toNear).filter((n) => n.similarity >= minSimilarity);
-  if (first.length < LOOK_BACK_FIRST_K || near.length < LOOK_BACK_FIRST_K) {
-    return { near, compared: first.length, method: 'hnsw' };
-  }
+  if (near.length < LOOK_BACK_WIDEN_AT) return { near, compared: first.length, method: 'hnsw' };
   await tx.execute(
     sql`select set_config('hnsw.ef_search', ${String(EF_SEARCH_MAX)}, true),
                set_config('hnsw.iterative_scan', 'relaxed_order', true),

@@ -1,4 +1,4 @@
-import { alertSubject, raiseAlert } from '../../alerts/raise.ts';
+import { alertSubject, raiseAlerts } from '../../alerts/raise.ts';
 import type { AnalysisStep } from '../../analysis/runner.ts';
 import type { VoiceSettings } from '../../config.ts';
 import type { AlertEvidence } from '../../db/schema.ts';
@@ -37,17 +37,18 @@ export function watchlistStep(settings: VoiceSettings): AnalysisStep {
         });
         byIdentity.set(m.identityId, hit);
       }
-      for (const [identityId, hit] of byIdentity) {
-        const raised = await raiseAlert(tx, {
-          type: 'watchlist_hit',
+      const raised = await raiseAlerts(
+        tx,
+        [...byIdentity].map(([identityId, hit]) => ({
+          type: 'watchlist_hit' as const,
           subject: alertSubject.watchlistHit(identityId, event.recordingId),
           identityId,
           recordingIds: [event.recordingId],
           accountRefs: hit.accountRef ? [hit.accountRef] : [],
           evidence: bestPerVoiceprint(hit.evidence),
-        });
-        log.info({ identityId, alertId: raised.alertId, outcome: raised.outcome }, 'watchlist hit');
-      }
+        })),
+      );
+      if (raised.length > 0) log.info({ alerts: raised }, 'watchlist hits');
     },
   };
 }

@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { dismissOpenAlertsOf } from '../../alerts/alerts.ts';
-import { alertSubject, raiseAlert } from '../../alerts/raise.ts';
+import { alertSubject, raiseAlerts } from '../../alerts/raise.ts';
 import { type Actor, recordAudit } from '../../audit/audit.ts';
 import type { VoiceSettings } from '../../config.ts';
 import { type Db, queryRows } from '../../db/client.ts';
@@ -190,20 +190,18 @@ export async function runLookBack(
       });
     }
   }
-  for (const [recordingId, hit] of hits) {
-    await raiseAlert(
-      tx,
-      {
-        type: 'watchlist_hit',
-        subject: alertSubject.watchlistHit(identityId, recordingId),
-        identityId,
-        recordingIds: [recordingId],
-        accountRefs: hit.accountRef ? [hit.accountRef] : [],
-        evidence: bestPerVoiceprint(hit.evidence),
-      },
-      actor,
-    );
-  }
+  await raiseAlerts(
+    tx,
+    [...hits].map(([recordingId, hit]) => ({
+      type: 'watchlist_hit' as const,
+      subject: alertSubject.watchlistHit(identityId, recordingId),
+      identityId,
+      recordingIds: [recordingId],
+      accountRefs: hit.accountRef ? [hit.accountRef] : [],
+      evidence: bestPerVoiceprint(hit.evidence),
+    })),
+    actor,
+  );
   return { checked, hits: hits.size };
 }
 
