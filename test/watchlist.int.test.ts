@@ -328,6 +328,34 @@ describe('POST /v1/watchlist', () => {
   });
 });
 
+describe('a voiceprint in a customer identity', () => {
+  it('is refused (409) with the way that works: enrol it as a fraudster, then list that', async () => {
+    const [first, second] = customerCalls;
+    const customer = await call('POST', '/v1/identities', {
+      kind: 'customer',
+      accountRef: 'acc-0',
+      voiceprintIds: [first?.voiceprintId, second?.voiceprintId],
+    });
+    expect(customer.status).toBe(201);
+    const refused = await expectProblem(
+      await call('POST', '/v1/watchlist', { voiceprintId: second?.voiceprintId, reason: 'account takeover' }),
+      409,
+      'conflict',
+    );
+    expect(refused.detail).toContain('"kind": "fraudster"');
+    const fraudster = await call('POST', '/v1/identities', {
+      kind: 'fraudster',
+      voiceprintIds: [second?.voiceprintId],
+    });
+    expect(fraudster.status).toBe(201);
+    const { id } = (await fraudster.json()) as { id: string };
+    const listed = await call('POST', '/v1/watchlist', { identityId: id, reason: 'account takeover' });
+    expect(listed.status).toBe(201);
+    // its own recording is a member's: an identity entry has no seed, so it is a hit
+    expect(((await listed.json()) as { lookBack: { hits: number } }).lookBack.hits).toBeGreaterThanOrEqual(1);
+  });
+});
+
 describe('the plans behind the watchlist and the alerts list', () => {
   /** EXPLAIN of `query` with sequential scans priced out: which index the planner can use. */
   async function plan(query: ReturnType<typeof alertListQuery>): Promise<string> {

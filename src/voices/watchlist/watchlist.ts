@@ -238,8 +238,9 @@ async function fromVoiceprint(
     if (identity && PROTECTED_KINDS.includes(identity.kind)) {
       throw new ConflictError(
         `json.voiceprintId: voiceprint ${voiceprintId} is in ${identity.kind} identity ${identity.id}` +
-          `${identity.accountRef ? ` (account ${identity.accountRef})` : ''}: split it out of that identity ` +
-          `(POST /v1/identities/${identity.id}/split) before listing it`,
+          `${identity.accountRef ? ` (account ${identity.accountRef})` : ''}: enrol it as a fraudster first ` +
+          `(POST /v1/identities {"kind": "fraudster", "voiceprintIds": ["${voiceprintId}"]}, which takes it out of ` +
+          'that identity) and list that identity',
       );
     }
     const listed = await liveEntryOf(tx, voiceprint.identityId);
@@ -272,8 +273,8 @@ async function fromIdentity(tx: Db, settings: VoiceSettings, identityId: string)
     throw new ConflictError(`json.identityId: identity ${identityId} is retired (no voiceprints)`);
   if (PROTECTED_KINDS.includes(identity.kind)) {
     throw new ConflictError(
-      `json.identityId: identity ${identityId} is a ${identity.kind}: move the voiceprints that are not theirs ` +
-        'into an identity of their own and list that one',
+      `json.identityId: identity ${identityId} is a ${identity.kind}: enrol the voiceprints that are not theirs as ` +
+        'a fraudster (POST /v1/identities {"kind": "fraudster", "voiceprintIds": […]}) and list that identity',
     );
   }
   if (!(await liveEntryOf(tx, identityId))) {
