@@ -6,8 +6,9 @@ import { runCli } from './support/cli.ts';
 import { engine } from './support/db.ts';
 
 /**
- * `voxtrace eval voices` on a tiny corpus: it runs the product end to end (online step, recluster,
- * calibration, search) and writes its results file, with figures in a plausible range.
+ * `voxtrace eval voices` on a tiny corpus: it runs the product end to end (the analysis steps,
+ * watchlist listings and look-backs, staff decisions, recluster, calibration, search) and writes its
+ * results file, with figures in a plausible range.
  */
 describe(`voxtrace eval voices on ${engine}`, () => {
   it('writes bench/results/voices-eval.json and its README line, with plausible figures', async () => {
@@ -34,7 +35,9 @@ describe(`voxtrace eval voices on ${engine}`, () => {
       expect(f.identification.top1).toBeGreaterThan(0.8);
       for (const mode of ['online', 'batch']) {
         const c = f.clustering[mode];
-        expect(c.voiceprints).toBe(f.corpus.voiceprints - f.corpus.staffVoiceprints - f.corpus.clones);
+        expect(c.voiceprints).toBe(
+          f.corpus.voiceprints - f.corpus.staffVoiceprints - f.corpus.clones - f.corpus.fraudsterVoiceprints,
+        );
         expect(c.pairwise.precision).toBeGreaterThan(0.9);
         expect(c.bcubed.precision).toBeGreaterThan(0.9);
         expect(c.pairwise.f1).toBeGreaterThan(0.5);
@@ -46,10 +49,53 @@ describe(`voxtrace eval voices on ${engine}`, () => {
         expect(point.threshold).toBeGreaterThan(0.2);
         expect(point.threshold).toBeLessThan(0.9);
       }
-      expect(f.targets.map((t: { name: string }) => t.name)).toContain('batch pairwise F1 ≥ 0.95');
+      // the fraud features: fraudsters on victims' accounts, channels per call, and the three sections
+      expect(f.corpus.fraudsters).toBe(2);
+      expect(f.corpus.fraudsterCalls).toBeGreaterThanOrEqual(2 * 3);
+      expect(f.corpus.fraudsterVoiceprints).toBe(f.corpus.fraudsterCalls);
+      expect(Object.keys(f.corpus.callsByChannel).sort()).toEqual(['app', 'contact-centre', 'ivr']);
+      expect(Object.values(f.corpus.callsByChannel).reduce((a: number, b) => a + (b as number), 0)).toBe(
+        f.corpus.calls,
+      );
+      const w = f.watchlist;
+      expect(w.listed + w.refusals.length + w.unlistable).toBe(2);
+      expect(w.online.fraudsters + w.lookBack.fraudsters).toBe(w.listed + w.refusals.length);
+      expect(w.movedOut.length).toBeLessThanOrEqual(w.listed);
+      expect(w.online.hits + w.lookBack.hits).toBe(w.hits);
+      expect(w.online.falseHits + w.lookBack.falseHits).toBeLessThanOrEqual(w.falseHits);
+      expect(w.otherCalls).toBeGreaterThan(0);
+      expect(w.hits).toBeLessThanOrEqual(w.otherCalls);
+      expect(w.hitRate).toBeGreaterThan(0.3);
+      expect(w.comparisons).toBeGreaterThan(w.listed * (f.corpus.calls - f.corpus.fraudsterCalls) - 1);
+      expect(w.falseHitsPerComparison).toBeLessThan(0.02);
+      const r = f.voiceReuse;
+      expect(r).toMatchObject({ rule: { accounts: 3, days: 30 }, fraudsters: 2 });
+      expect(r.alerts).toBe(r.raised - r.dismissed);
+      expect(r.truePositives).toBeLessThanOrEqual(r.alerts);
+      expect(r.found).toBeLessThanOrEqual(r.reusingFraudsters);
+      for (const x of [r.precision, r.recall, f.staffProposals.precision, f.staffProposals.recall]) {
+        expect(x).toBeGreaterThanOrEqual(0);
+        expect(x).toBeLessThanOrEqual(1);
+      }
+      const s = f.staffProposals;
+      expect(s.rule.minAccounts).toBeGreaterThan(0);
+      expect(s).toMatchObject({ staff: 5 });
+      expect(s.unenrolledStaff).toBe(s.staff - s.enrolledStaff);
+      expect(s.decisions.confirmed + s.decisions.rejected + s.decisions.refused).toBe(s.proposals);
+      const names = f.targets.map((t: { name: string }) => t.name);
+      for (const name of [
+        'batch pairwise F1 ≥ 0.95',
+        'watchlist hits ≥ 95 % of the listed fraudsters’ other calls',
+        'watchlist false hits ≤ 0.1 % per comparison',
+        'voice-reuse precision ≥ 0.95 (staff confirmed)',
+        'voice-reuse recall ≥ 0.9',
+        'staff proposal recall ≥ 0.9',
+      ]) {
+        expect(names).toContain(name);
+      }
       expect(f.missed).toEqual(f.targets.filter((t: { met: boolean }) => !t.met).map((t: { name: string }) => t.name));
       expect(fs.readFileSync(path.join(benchDir, 'README.md'), 'utf8')).toMatch(
-        /^- voices-eval: \d{4}-\d\d-\d\d — seed 2: EER /m,
+        /^- voices-eval: \d{4}-\d\d-\d\d — seed 2: EER .*; watchlist hits [\d.]+ % at [\d.e-]+ false per comparison, voice reuse precision /m,
       );
     } finally {
       fs.rmSync(benchDir, { recursive: true, force: true });

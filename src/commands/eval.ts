@@ -10,7 +10,7 @@ export function registerEval(program: Command) {
   evaluate
     .command('voices')
     .description(
-      'speaker verification, identification and identity clustering (online and batch) on a synthetic corpus; writes bench/results/voices-eval.json',
+      'speaker verification, identification, identity clustering (online and batch), the watchlist, voice reuse and staff proposals on a synthetic corpus; writes bench/results/voices-eval.json',
     )
     .option('--seed <n>', 'the corpus seed (figures are reported on a seed other than the tuning one)', '2')
     .option('--tune-seed <n>', 'the seed the thresholds were tuned on', '1')
@@ -58,7 +58,10 @@ export function registerEval(program: Command) {
         figures: { ...figures, seconds: Math.round((performance.now() - started) / 100) / 10 },
         summary:
           `seed ${seed}: EER ${(figures.verification.eer * 100).toFixed(2)} %, F1 batch ${batch.pairwise.f1} / online ${online.pairwise.f1}, ` +
-          `B³ precision ${batch.bcubed.precision} / ${online.bcubed.precision}` +
+          `B³ precision ${batch.bcubed.precision} / ${online.bcubed.precision}; ` +
+          `watchlist hits ${(figures.watchlist.hitRate * 100).toFixed(1)} % at ${figures.watchlist.falseHitsPerComparison} false per comparison, ` +
+          `voice reuse precision ${figures.voiceReuse.precision} / recall ${figures.voiceReuse.recall}, ` +
+          `staff proposals precision ${figures.staffProposals.precision} / recall ${figures.staffProposals.recall}` +
           (figures.missed.length ? `; missed: ${figures.missed.join('; ')}` : '; all targets met'),
       });
       out(`wrote ${file}`);

@@ -3,8 +3,11 @@ import { createVoiceModel, type RandomStream, randomStream } from '../../standin
 /**
  * The eval's synthetic corpus, at the vector level, with its truth: customers calling their own
  * account 3–30 times over a year, members of staff answering many of those calls (the second
- * speaker), hard calls (a noisy line or a few seconds of speech), and voice clones of some
- * customers calling the victim's account with mostly spoofed speech. Deterministic in its options.
+ * speaker), hard calls (a noisy line or a few seconds of speech), voice clones of some customers
+ * calling the victim's account with mostly spoofed speech, and fraudsters working through
+ * victims' accounts in campaigns of a few weeks. Each call has a channel: the contact centre when
+ * an agent speaks in it, else the IVR or the app. Deterministic in its options; the fraudsters and
+ * the channels draw from streams of their own, so the other calls are the same with or without them.
  */
 
 export type CorpusOptions = {
@@ -21,9 +24,18 @@ export type CorpusOptions = {
   cloneVictimShare?: number;
   /** share of customers and of staff that an analyst enrols at their first long-enough call */
   enrolShare?: number;
+  /** fraudsters (genuine voices of their own), each calling 3–8 customers' accounts; default max(2, speakers / 100) */
+  fraudsters?: number;
+  /** a fraud campaign's typical length: each lasts 0.5–1.5 times this many days */
+  campaignDays?: number;
 };
 
-export type Role = 'customer' | 'staff' | 'clone';
+export type Role = 'customer' | 'staff' | 'clone' | 'fraudster';
+
+/** How the analyst lists a fraudster: right after the analysis of its call (online), or after the replay (look-back). */
+export type WatchlistPath = 'online' | 'look-back';
+
+export const CHANNELS = { agent: 'contact-centre', selfService: ['ivr', 'app'] } as const;
 
 export type CorpusVoiceprint = {
   speakerLabel: string;
@@ -38,12 +50,16 @@ export type CorpusVoiceprint = {
   meanPSpoofed: number;
   /** an analyst enrols this voiceprint as its speaker's identity when its call arrives */
   enrol: 'customer' | 'staff' | null;
+  /** an analyst puts this (fraudster's) voiceprint on the watchlist, by this path */
+  watchlist: WatchlistPath | null;
 };
 
 export type CorpusCall = {
   key: string;
   accountRef: string;
   callAt: Date;
+  /** the recording's channel: 'contact-centre' when an agent speaks in the call, else 'ivr' or 'app' */
+  channel: string;
   voiceprints: CorpusVoiceprint[];
 };
 
@@ -63,6 +79,8 @@ export function generateCorpus(input: CorpusOptions): Corpus {
     staffShare: 0.35,
     cloneVictimShare: 0.05,
     enrolShare: 0.2,
+    fraudsters: Math.max(2, Math.round(input.speakers / 100)),
+    campaignDays: 28,
     ...input,
   };
   const model = createVoiceModel(options.seed);
@@ -94,6 +112,7 @@ export function generateCorpus(input: CorpusOptions): Corpus {
       utteranceCount: Math.max(1, Math.round(speechSeconds / 6)),
       meanPSpoofed,
       enrol: null,
+      watchlist: null,
     };
   };
   const withStaff = (call: CorpusCall, r: RandomStream) => {
@@ -110,7 +129,7 @@ export function generateCorpus(input: CorpusOptions): Corpus {
     for (const [c, at] of times.entries()) {
       const key = `${speakerId}/call-${c}`;
       const r = randomStream(options.seed, 'voices-eval-call', key);
-      const call: CorpusCall = { key, accountRef, callAt: new Date(at), voiceprints: [] };
+      const call: CorpusCall = { key, accountRef, callAt: new Date(at), channel: '', voiceprints: [] };
       call.voiceprints.push(voiceprint(speakerId, 'customer', key, 'speaker_0', r));
       withStaff(call, r);
       calls.push(call);
@@ -122,25 +141,108 @@ export function generateCorpus(input: CorpusOptions): Corpus {
         const key = `${speakerId}/clone-${c}`;
         const r = randomStream(options.seed, 'voices-eval-call', key);
         const at = first + (START + YEAR_MS - first) * r.uniform();
-        const call: CorpusCall = { key, accountRef, callAt: new Date(at), voiceprints: [] };
+        const call: CorpusCall = { key, accountRef, callAt: new Date(at), channel: '', voiceprints: [] };
         call.voiceprints.push(voiceprint(speakerId, 'clone', key, 'speaker_0', r));
         withStaff(call, r);
         calls.push(call);
       }
     }
   }
+  calls.push(...fraudCalls(options, voiceprint, withStaff));
   calls.sort((a, b) => a.callAt.getTime() - b.callAt.getTime() || a.key.localeCompare(b.key));
+  for (const call of calls) call.channel = channelOf(call, options.seed);
   markEnrolments(calls, options, random);
+  markWatchlist(calls, options);
   return { options, calls };
 }
 
-/** The first long-enough genuine voiceprint of each speaker chosen for enrolment. */
+const DAY_MS = 86_400_000;
+/** the least speech a voiceprint needs to be enrolled or listed (VOXTRACE_ENROL_MIN_SPEECH_S's default) */
+const LISTABLE_SPEECH_S = 8;
+
+/**
+ * The fraudsters' calls (stream 'voices-eval-fraud', and one per call): each fraudster picks 3–8
+ * distinct customers' accounts and calls each 1–3 times, every call within one campaign of
+ * 0.5–1.5 × `campaignDays` days somewhere in the year; an agent answers as often as on customers' calls.
+ */
+function fraudCalls(
+  options: Required<CorpusOptions>,
+  voiceprint: (speakerId: string, role: Role, callKey: string, label: string, r: RandomStream) => CorpusVoiceprint,
+  withStaff: (call: CorpusCall, r: RandomStream) => void,
+): CorpusCall[] {
+  const random = randomStream(options.seed, 'voices-eval-fraud');
+  const calls: CorpusCall[] = [];
+  for (let f = 0; f < options.fraudsters; f++) {
+    const speakerId = `fraudster-${String(f).padStart(3, '0')}`;
+    const victims = new Set<number>();
+    const wanted = Math.min(options.speakers, 3 + Math.floor(6 * random.uniform()));
+    while (victims.size < wanted) victims.add(Math.floor(random.uniform() * options.speakers));
+    const length = options.campaignDays * (0.5 + random.uniform()) * DAY_MS;
+    const start = START + (YEAR_MS - length) * random.uniform();
+    let c = 0;
+    for (const victim of victims) {
+      const accountRef = `acc-${String(victim).padStart(5, '0')}`;
+      const count = 1 + Math.floor(3 * random.uniform());
+      for (let n = 0; n < count; n++, c++) {
+        const key = `${speakerId}/call-${c}`;
+        const r = randomStream(options.seed, 'voices-eval-fraud-call', key);
+        const call: CorpusCall = {
+          key,
+          accountRef,
+          callAt: new Date(start + length * r.uniform()),
+          channel: '',
+          voiceprints: [voiceprint(speakerId, 'fraudster', key, 'speaker_0', r)],
+        };
+        withStaff(call, r);
+        calls.push(call);
+      }
+    }
+  }
+  return calls;
+}
+
+/** An agent's calls are on the contact centre's line; the others on the IVR (60 %) or the app. */
+function channelOf(call: CorpusCall, seed: number): string {
+  if (call.voiceprints.some((vp) => vp.role === 'staff')) return CHANNELS.agent;
+  const u = randomStream(seed, 'voices-eval-channel', call.key).uniform();
+  return u < 0.6 ? CHANNELS.selfService[0] : CHANNELS.selfService[1];
+}
+
+/**
+ * What the analyst lists (stream 'voices-eval-watchlist'): every other fraudster online, from its
+ * first call with enough speech to list, right after that call is analysed; the others after the
+ * replay, from one of their calls with enough speech, picked at random (the look-back).
+ */
+function markWatchlist(calls: CorpusCall[], options: Required<CorpusOptions>) {
+  const random = randomStream(options.seed, 'voices-eval-watchlist');
+  const listable = new Map<string, CorpusVoiceprint[]>();
+  for (const call of calls) {
+    for (const vp of call.voiceprints) {
+      if (vp.role !== 'fraudster' || vp.speechSeconds < LISTABLE_SPEECH_S) continue;
+      const list = listable.get(vp.speakerId) ?? [];
+      list.push(vp);
+      listable.set(vp.speakerId, list);
+    }
+  }
+  for (const [speakerId, list] of [...listable].sort((a, b) => a[0].localeCompare(b[0]))) {
+    const online = Number(speakerId.slice('fraudster-'.length)) % 2 === 0;
+    const chosen = online ? list[0] : list[Math.floor(random.uniform() * list.length)];
+    if (chosen) chosen.watchlist = online ? 'online' : 'look-back';
+  }
+}
+
+/**
+ * The first long-enough genuine voiceprint of each customer and member of staff chosen for
+ * enrolment. Fraudsters' calls are left out (agents are enrolled from customers' calls): the
+ * enrolments do not depend on the fraudsters.
+ */
 function markEnrolments(calls: CorpusCall[], options: Required<CorpusOptions>, random: RandomStream) {
   const chosen = new Map<string, boolean>();
   const done = new Set<string>();
   for (const call of calls) {
+    if (call.voiceprints.some((vp) => vp.role === 'fraudster')) continue;
     for (const vp of call.voiceprints) {
-      if (vp.role === 'clone' || done.has(vp.speakerId) || vp.speechSeconds < 8) continue;
+      if (vp.role === 'clone' || done.has(vp.speakerId) || vp.speechSeconds < LISTABLE_SPEECH_S) continue;
       let enrolled = chosen.get(vp.speakerId);
       if (enrolled === undefined) {
         enrolled = random.uniform() < options.enrolShare;

@@ -23,11 +23,12 @@ const MAINTAIN_EVERY = 1_000;
 
 /**
  * Loads the corpus in arrival order, as the product receives calls: each batch of calls is stored
- * as imported recordings (`recordStored`: their voiceprints and `stored` events, as import does),
- * the analyst's enrolments of that batch are made (`enrolIdentity`), and then the batch's events
- * run through the analysis steps in arrival order, as the runner runs them (`markStepDone` and the
- * step in one transaction per step). A batch is what a worker stores while the analysis catches
- * up: calls of one batch see each other's voiceprints, not yet assigned.
+ * as imported recordings (`recordStored`: their voiceprints and `stored` events, as import does,
+ * on the call's channel), the analyst's enrolments of that batch are made (`enrolIdentity`), and
+ * then the batch's events run through the analysis steps in arrival order, as the runner runs them
+ * (`markStepDone` and the step in one transaction per step); `onAnalysed` is called after each
+ * call's analysis (what an analyst does then, e.g. list a voice). A batch is what a worker stores
+ * while the analysis catches up: calls of one batch see each other's voiceprints, not yet assigned.
  * @example const loaded = await replayCorpus(db, corpus, { steps, settings, log, batch: 8 });
  */
 export async function replayCorpus(
@@ -39,6 +40,7 @@ export async function replayCorpus(
     log: Logger;
     batch: number;
     onProgress?: (done: number, total: number) => void;
+    onAnalysed?: (voiceprints: LoadedVoiceprint[]) => Promise<void>;
   },
 ): Promise<LoadedVoiceprint[]> {
   const loaded: LoadedVoiceprint[] = [];
@@ -57,7 +59,7 @@ export async function replayCorpus(
           upstreamPid: null,
           rawDocument: { results: [] },
           accountRef: call.accountRef,
-          channel: 'phone',
+          channel: call.channel,
           callAt: call.callAt,
         });
         if (!recordingId) throw new Error(`call ${call.key} is already stored: the eval needs a fresh database`);
@@ -96,7 +98,15 @@ export async function replayCorpus(
       );
     }
     loaded.push(...stored);
-    await analyseInOrder(db, recordingIds, owner, input.steps, input.log);
+    const onAnalysed = input.onAnalysed;
+    await analyseInOrder(
+      db,
+      recordingIds,
+      owner,
+      input.steps,
+      input.log,
+      onAnalysed && ((recordingId) => onAnalysed(stored.filter((vp) => vp.recordingId === recordingId))),
+    );
     if (Math.floor((start + batch.length) / MAINTAIN_EVERY) > Math.floor(start / MAINTAIN_EVERY)) {
       await maintainTables(db);
     }
@@ -110,7 +120,14 @@ function accountOf(batch: Corpus['calls'], callKey: string): string {
 }
 
 /** Runs every step on these recordings' events, in the given order, as the runner does. */
-async function analyseInOrder(db: Db, recordingIds: string[], owner: string, steps: AnalysisStep[], log: Logger) {
+async function analyseInOrder(
+  db: Db,
+  recordingIds: string[],
+  owner: string,
+  steps: AnalysisStep[],
+  log: Logger,
+  afterEach?: (recordingId: string) => Promise<void>,
+) {
   const events = await claimEvents(db, {
     owner,
     limit: recordingIds.length,
@@ -130,5 +147,6 @@ async function analyseInOrder(db: Db, recordingIds: string[], owner: string, ste
       });
     }
     await markEventDone(db, lease);
+    await afterEach?.(event.recordingId);
   }
 }

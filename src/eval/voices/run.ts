@@ -9,9 +9,25 @@ import { refreshCalibration } from '../../voices/calibration.ts';
 import { reclusterVoices } from '../../voices/identities/recluster.ts';
 import * as thresholds from '../../voices/identities/thresholds.ts';
 import { searchVoices } from '../../voices/search.ts';
+import * as staffRule from '../../voices/staff/rule.ts';
+import { decideStaffProposals, listVoiceprint } from './analyst.ts';
 import { generateCorpus } from './corpus.ts';
+import {
+  identityTruth,
+  type Listing,
+  staffProposalScores,
+  voiceReuseScores,
+  watchlistScores,
+} from './fraud-metrics.ts';
 import { clusteringScores, unitOf, verificationFigures } from './metrics.ts';
-import { identityAssignments } from './queries.ts';
+import {
+  alertsOfType,
+  identityAssignments,
+  mergedIdentities,
+  recordingCount,
+  staffProposalRows,
+  watchlistEntryRows,
+} from './queries.ts';
 import { type LoadedVoiceprint, replayCorpus } from './replay.ts';
 
 export type VoicesEvalOptions = {
@@ -36,12 +52,22 @@ export const TARGETS = {
   onlineGap: 0.02,
   /** realised FAR at most this many times the nominal */
   farRatio: 2,
+  /** of the listed fraudsters' other calls, the share with a watchlist hit */
+  watchlistHitRate: 0.95,
+  /** watchlist hits on recordings not the listed fraudster's, per recording checked against a listed voice */
+  watchlistFalseHitsPerComparison: 0.001,
+  voiceReusePrecision: 0.95,
+  voiceReuseRecall: 0.9,
+  staffProposalRecall: 0.9,
 } as const;
 
 /**
  * The voices eval: a corpus with known truth (corpus.ts) replayed through the product in arrival
- * order (online: the analysis steps), then `recluster voices` (batch), then scored. The product's
- * paths never see the truth; only this module's scoring does.
+ * order (online: the analysis steps; the analyst lists half the fraudsters on the watchlist right
+ * after their first call), then the analyst's work after the replay (staff proposals confirmed or
+ * rejected, the other fraudsters listed from one call: the look-back), then `recluster voices`
+ * (batch), then scored. The product's paths never see the truth; only this module's scoring and the
+ * simulated analyst's knowledge (analyst.ts, fraud-metrics.ts) do.
  * @example const figures = await runVoicesEval(database, { seed: 2, tuneSeed: 1, speakers: 2000, settings, log });
  */
 export async function runVoicesEval(database: Database, options: VoicesEvalOptions) {
@@ -52,11 +78,13 @@ export async function runVoicesEval(database: Database, options: VoicesEvalOptio
   progress(
     `corpus: ${corpus.calls.length} calls, ${all.length} voiceprints (${corpus.options.speakers} customers, ` +
       `${corpus.options.staff} staff, ${all.filter((v) => v.role === 'clone').length} clones, ` +
-      `${all.filter((v) => v.noisy).length} hard)`,
+      `${all.filter((v) => v.noisy).length} hard, ${corpus.options.fraudsters} fraudsters with ` +
+      `${all.filter((v) => v.role === 'fraudster').length} voiceprints)`,
   );
 
   const onlineStarted = performance.now();
   let lastReport = 0;
+  const listings: Listing[] = [];
   const loaded = await replayCorpus(db, corpus, {
     steps: analysisSteps(options.settings),
     settings: options.settings,
@@ -68,9 +96,49 @@ export async function runVoicesEval(database: Database, options: VoicesEvalOptio
       const rate = done / ((performance.now() - onlineStarted) / 1000);
       progress(`online: ${done}/${total} calls stored and analysed (${rate.toFixed(0)} calls/s)`);
     },
+    async onAnalysed(voiceprints) {
+      for (const vp of voiceprints) {
+        if (vp.watchlist === 'online') listings.push(await listVoiceprint(db, options.settings, vp));
+      }
+    },
   });
   const onlineSeconds = (performance.now() - onlineStarted) / 1000;
   const online = await identityAssignments(db);
+
+  // the analyst after the replay: staff proposals decided (scored as proposed, on the identities of
+  // the replay's end), then the look-back listings; voice reuse and the watchlist scored after both
+  progress('analyst: staff proposals decided, look-back listings');
+  const analystStarted = performance.now();
+  const proposals = await staffProposalRows(db);
+  const onlineTruth = identityTruth(loaded, online, await mergedIdentities(db));
+  const staffProposals = staffProposalScores({ proposals, truth: onlineTruth, loaded });
+  const decisions = await decideStaffProposals(db, proposals, onlineTruth.mostlyStaff);
+  for (const vp of loaded) {
+    if (vp.watchlist === 'look-back') listings.push(await listVoiceprint(db, options.settings, vp));
+  }
+  const analystSeconds = (performance.now() - analystStarted) / 1000;
+  const truthNow = identityTruth(loaded, await identityAssignments(db), await mergedIdentities(db));
+  const watchlist = watchlistScores({
+    listings,
+    alerts: await alertsOfType(db, 'watchlist_hit'),
+    entries: await watchlistEntryRows(db),
+    truth: truthNow,
+    loaded,
+    recordings: await recordingCount(db),
+    fraudsters: corpus.options.fraudsters,
+  });
+  const voiceReuse = voiceReuseScores({
+    alerts: await alertsOfType(db, 'voice_reuse'),
+    truth: truthNow,
+    calls: corpus.calls,
+    rule: { accounts: options.settings.voiceReuseAccounts, days: options.settings.voiceReuseDays },
+  });
+  progress(
+    `analyst: watchlist hits ${watchlist.hits}/${watchlist.otherCalls}, ${watchlist.falseHits} false; ` +
+      `voice reuse ${voiceReuse.truePositives}/${voiceReuse.alerts} right, ${voiceReuse.found}/${voiceReuse.reusingFraudsters} found; ` +
+      `staff proposals ${staffProposals.truePositives}/${staffProposals.proposals} right, ` +
+      `${staffProposals.found}/${staffProposals.unenrolledStaff} found`,
+  );
 
   progress('batch: recluster voices');
   const recluster = await reclusterVoices(db, options.settings, CLI_ACTOR);
@@ -141,6 +209,23 @@ export async function runVoicesEval(database: Database, options: VoicesEvalOptio
       batchFigures.clones.inVictimCustomerIdentity + onlineFigures.clones.inVictimCustomerIdentity,
       batchFigures.clones.inVictimCustomerIdentity + onlineFigures.clones.inVictimCustomerIdentity === 0,
     ),
+    target(
+      'watchlist hits ≥ 95 % of the listed fraudsters’ other calls',
+      watchlist.hitRate,
+      watchlist.hitRate >= TARGETS.watchlistHitRate,
+    ),
+    target(
+      'watchlist false hits ≤ 0.1 % per comparison',
+      watchlist.falseHitsPerComparison,
+      watchlist.falseHitsPerComparison <= TARGETS.watchlistFalseHitsPerComparison,
+    ),
+    target(
+      'voice-reuse precision ≥ 0.95 (staff confirmed)',
+      voiceReuse.precision,
+      voiceReuse.precision >= TARGETS.voiceReusePrecision,
+    ),
+    target('voice-reuse recall ≥ 0.9', voiceReuse.recall, voiceReuse.recall >= TARGETS.voiceReuseRecall),
+    target('staff proposal recall ≥ 0.9', staffProposals.recall, staffProposals.recall >= TARGETS.staffProposalRecall),
   ];
 
   return {
@@ -159,6 +244,11 @@ export async function runVoicesEval(database: Database, options: VoicesEvalOptio
       enrolledCustomers: all.filter((v) => v.enrol === 'customer').length,
       enrolledStaff: all.filter((v) => v.enrol === 'staff').length,
       enrolMinSpeechS: options.settings.enrolMinSpeechS,
+      fraudsters: corpus.options.fraudsters,
+      fraudsterCalls: corpus.calls.filter((c) => c.voiceprints.some((v) => v.role === 'fraudster')).length,
+      fraudsterVoiceprints: all.filter((v) => v.role === 'fraudster').length,
+      campaignDays: corpus.options.campaignDays,
+      callsByChannel: countBy(corpus.calls.map((c) => c.channel)),
     },
     thresholds: { ...thresholds },
     verification: {
@@ -172,6 +262,18 @@ export async function runVoicesEval(database: Database, options: VoicesEvalOptio
     },
     identification,
     clustering: { online: onlineFigures, batch: batchFigures, onlineGap },
+    watchlist: { far: options.settings.watchlistFar, ...watchlist },
+    voiceReuse,
+    staffProposals: {
+      rule: {
+        windowDays: staffRule.STAFF_WINDOW_DAYS,
+        minAccounts: staffRule.STAFF_MIN_ACCOUNTS,
+        twoSpeakerShare: staffRule.STAFF_TWO_SPEAKER_SHARE,
+        channelShare: staffRule.STAFF_CHANNEL_SHARE,
+      },
+      ...staffProposals,
+      decisions,
+    },
     recluster: {
       voiceprints: recluster.voiceprints,
       clusters: recluster.clusters,
@@ -184,7 +286,11 @@ export async function runVoicesEval(database: Database, options: VoicesEvalOptio
       unassigned: recluster.unassigned,
       seconds: round(recluster.ms / 1000, 1),
     },
-    timing: { onlineSeconds: round(onlineSeconds, 1), callsPerSecond: round(corpus.calls.length / onlineSeconds, 1) },
+    timing: {
+      onlineSeconds: round(onlineSeconds, 1),
+      callsPerSecond: round(corpus.calls.length / onlineSeconds, 1),
+      analystSeconds: round(analystSeconds, 1),
+    },
     targets,
     missed: targets.filter((t) => !t.met).map((t) => t.name),
   };
@@ -193,6 +299,11 @@ export type VoicesEvalFigures = Awaited<ReturnType<typeof runVoicesEval>>;
 
 const round = (x: number, digits = 4) => Math.round(x * 10 ** digits) / 10 ** digits;
 const target = (name: string, value: number, met: boolean) => ({ name, value, met });
+const countBy = (values: readonly string[]) => {
+  const counts: Record<string, number> = {};
+  for (const v of values) counts[v] = (counts[v] ?? 0) + 1;
+  return counts;
+};
 
 type Assignments = Map<string, { identityId: string | null; kind: string | null }>;
 
@@ -307,12 +418,12 @@ function cloneFigures(loaded: LoadedVoiceprint[], assignments: Assignments) {
 }
 
 /**
- * Same-speaker and different-speaker similarities of the corpus' genuine voiceprints (clones left
- * out): every same-speaker pair up to 400,000 (a sample beyond), and 2,000,000 random
- * different-speaker pairs.
+ * Same-speaker and different-speaker similarities of the corpus' customers' and staff's voiceprints
+ * (clones and fraudsters left out): every same-speaker pair up to 400,000 (a sample beyond), and
+ * 2,000,000 random different-speaker pairs.
  */
 function verificationScores(loaded: LoadedVoiceprint[], seed: number) {
-  const genuine = loaded.filter((v) => v.role !== 'clone');
+  const genuine = loaded.filter((v) => v.role === 'customer' || v.role === 'staff');
   const units = genuine.map((v) => unitOf(v.vector));
   const bySpeaker = new Map<string, number[]>();
   genuine.forEach((v, i) => {
