@@ -43,6 +43,8 @@ export type Population = {
   voiceprintAgent: Uint8Array;
   voiceprintIdentity: Int32Array;
   voiceprintStaff: Uint8Array;
+  /** the voice model's speaker of each voiceprint: `speaker-<n>` for n ≥ 0, `staff-<s>` for −1 − s */
+  voiceprintSpeaker: Int32Array;
   rawNorm: Float32Array;
   speechSeconds: Float32Array;
   recordings: number;
@@ -54,6 +56,8 @@ export type Population = {
   identityIds: Uint8Array;
   identityKind: IdentityKind[];
   identityAccount: (number | null)[];
+  /** the speaker of each identity, as `voiceprintSpeaker` numbers them */
+  identitySpeaker: number[];
   speakers: number;
   /** the 0.1 % filter: accounts whose recordings make up ≈ 0.1 % of all recordings */
   filterAccounts: number[];
@@ -96,6 +100,7 @@ export function generatePopulation(options: {
   const voiceprintAgent = new Uint8Array(count);
   const voiceprintIdentity = new Int32Array(count).fill(-1);
   const voiceprintStaff = new Uint8Array(new SharedArrayBuffer(count));
+  const voiceprintSpeaker = new Int32Array(count);
   const rawNorm = new Float32Array(count);
   const speechSeconds = new Float32Array(count);
   const recordingIds = randomFillSync(new Uint8Array(recordingsCount * 16));
@@ -104,6 +109,7 @@ export function generatePopulation(options: {
   const recordingCallAt = new Float64Array(recordingsCount);
   const identityKind: IdentityKind[] = [];
   const identityAccount: (number | null)[] = [];
+  const identitySpeaker: number[] = [];
 
   const channelOf = () => {
     let u = random.uniform();
@@ -133,6 +139,7 @@ export function generatePopulation(options: {
       identity = identityKind.length;
       identityKind.push(isFraudster ? 'fraudster' : 'customer');
       identityAccount.push(isFraudster ? null : speaker);
+      identitySpeaker.push(speaker);
     }
     speakerFirst.push(v);
     speakerCalls.push(calls);
@@ -144,6 +151,7 @@ export function generatePopulation(options: {
       recordingCallAt[r] = CALLS_FROM + random.uniform() * (CALLS_TO - CALLS_FROM);
       voiceprintRecording[v] = r;
       voiceprintIdentity[v] = identity;
+      voiceprintSpeaker[v] = speaker;
       const embedding = model.speakerEmbedding(`speaker-${speaker}`, `call-${c}`, {
         noisy: random.uniform() < NOISY_SHARE,
       });
@@ -171,10 +179,12 @@ export function generatePopulation(options: {
     const identity = identityKind.length;
     identityKind.push('staff');
     identityAccount.push(null);
+    identitySpeaker.push(-1 - s);
     for (let c = 0; c < staffCallsEach; c++, v++) {
       voiceprintRecording[v] = chosen[s * staffCallsEach + c] as number;
       voiceprintAgent[v] = 1;
       voiceprintStaff[v] = 1;
+      voiceprintSpeaker[v] = -1 - s;
       voiceprintIdentity[v] = identity;
       rawNorm[v] = normaliseInto(model.speakerEmbedding(`staff-${s}`, `call-${c}`), vectors, v * dims);
       speechSeconds[v] = 30 + 200 * random.uniform();
@@ -227,6 +237,7 @@ export function generatePopulation(options: {
     voiceprintAgent,
     voiceprintIdentity,
     voiceprintStaff,
+    voiceprintSpeaker,
     rawNorm,
     speechSeconds,
     recordings: recordingsCount,
@@ -237,6 +248,7 @@ export function generatePopulation(options: {
     identityIds: randomFillSync(new Uint8Array(identityKind.length * 16)),
     identityKind,
     identityAccount,
+    identitySpeaker,
     speakers: speaker,
     filterAccounts,
     queries,
