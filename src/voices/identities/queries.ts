@@ -349,6 +349,7 @@ export async function lockIdentities(tx: Db, candidates: readonly string[]): Pro
 /** What an analyst's change checks about one voiceprint, read under a row lock. */
 export type LockedVoiceprint = {
   id: string;
+  recordingId: string;
   identityId: string | null;
   speechSeconds: number;
   meanPSpoofed: number | null;
@@ -365,12 +366,13 @@ export async function lockVoiceprints(tx: Db, candidates: readonly string[]): Pr
 async function lockVoiceprintsWhere(tx: Db, condition: SQL): Promise<LockedVoiceprint[]> {
   const rows = await queryRows<{
     id: string;
+    recordingId: string;
     identityId: string | null;
     speechSeconds: number | string;
     meanPSpoofed: number | string | null;
   }>(
     tx,
-    sql`select id, identity_id as "identityId", speech_seconds as "speechSeconds", mean_p_spoofed as "meanPSpoofed"
+    sql`select id, recording_id as "recordingId", identity_id as "identityId", speech_seconds as "speechSeconds", mean_p_spoofed as "meanPSpoofed"
         from voiceprints where ${condition}
         order by id for update`,
   );
@@ -379,6 +381,7 @@ async function lockVoiceprintsWhere(tx: Db, condition: SQL): Promise<LockedVoice
 
 function toLockedVoiceprint(row: {
   id: string;
+  recordingId: string;
   identityId: string | null;
   speechSeconds: number | string;
   meanPSpoofed: number | string | null;

@@ -228,11 +228,7 @@ async function fromVoiceprint(
 ): Promise<Target> {
   const [voiceprint] = isUuid(voiceprintId) ? await lockVoiceprints(tx, [voiceprintId]) : [];
   if (!voiceprint) throw new NotFoundError(`no voiceprint ${voiceprintId} (voiceprintId)`);
-  const [recording] = await queryRows<{ recordingId: string }>(
-    tx,
-    sql`select recording_id as "recordingId" from voiceprints where id = ${voiceprintId}`,
-  );
-  const seedRecordingId = recording?.recordingId ?? null;
+  const seedRecordingId = voiceprint.recordingId;
   if (voiceprint.identityId) {
     const [identity] = await lockIdentities(tx, [voiceprint.identityId]);
     if (identity && PROTECTED_KINDS.includes(identity.kind)) {
