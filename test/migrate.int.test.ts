@@ -38,6 +38,7 @@ describe(`migrations on ${engine}`, () => {
       'audit_events',
       'identities',
       'identity_events',
+      'listed_voiceprints',
       'recording_events',
       'recordings',
       'staff_proposals',
@@ -207,5 +208,44 @@ describe('pgvector version check', () => {
     expect(warnIfOldPgvector(log, '0.8.4')).toBe(false);
     expect(warnIfOldPgvector(log, '0.10.0')).toBe(false);
     expect(lines).toEqual([expect.stringMatching(/pgvector 0.8.0 is older than 0.8.4/)]);
+  });
+});
+
+describe(`upgrading to the listed-voiceprints release on ${engine}`, () => {
+  it('lists the voiceprints of the identities on the watchlist, and of no other', async () => {
+    const old = await createTestDatabase({ migrated: false });
+    try {
+      await migrateUpTo(old, '0007_voices_alerts');
+      const unit = `[${Array.from({ length: 192 }, (_, i) => (i === 0 ? 1 : 0)).join(',')}]`;
+      const [listed, other] = await queryRows<{ id: string }>(
+        old.db,
+        sql`insert into identities (kind, origin) values ('fraudster', 'analyst'), ('unknown', 'online') returning id`,
+      );
+      const voiceprintsOf = async (identityId: string | undefined, label: string) => {
+        const [recording] = await queryRows<{ id: string }>(
+          old.db,
+          sql`insert into recordings (source, status) values ('import', 'complete') returning id`,
+        );
+        const rows = await queryRows<{ id: string }>(
+          old.db,
+          sql`insert into voiceprints (recording_id, speaker_label, embedding, raw_norm, speech_seconds, utterance_count, identity_id)
+              values (${recording?.id}, ${label}, ${unit}::vector, 1, 10, 1, ${identityId}) returning id`,
+        );
+        return rows.map((r) => r.id);
+      };
+      const listedVoiceprints = [...(await voiceprintsOf(listed?.id, 'a')), ...(await voiceprintsOf(listed?.id, 'b'))];
+      await voiceprintsOf(other?.id, 'c');
+      await old.db.execute(
+        sql`insert into watchlist_entries (identity_id, reason, source) values (${listed?.id}, 'case 1', 'api')`,
+      );
+      await migrateDatabase(old);
+      const rows = await queryRows<{ voiceprint_id: string; identity_id: string }>(
+        old.db,
+        sql`select voiceprint_id, identity_id from listed_voiceprints order by voiceprint_id`,
+      );
+      expect(rows).toEqual(listedVoiceprints.sort().map((id) => ({ voiceprint_id: id, identity_id: listed?.id })));
+    } finally {
+      await old.close();
+    }
   });
 });

@@ -68,6 +68,36 @@ async function alerts(query = ''): Promise<Alert[]> {
   return ((await response.json()) as { items: Alert[] }).items;
 }
 
+/**
+ * How `listed_voiceprints` differs from what it is derived from (the voiceprints of identities with
+ * a live entry): each row missing or extra, or of the wrong identity or vector.
+ */
+async function listingDrift(): Promise<string[]> {
+  const rows = await queryRows<{ what: string }>(
+    database.db,
+    sql`with truth as (
+          select v.id as voiceprint_id, v.identity_id, v.recording_id, v.embedding
+          from voiceprints v join watchlist_entries e on e.identity_id = v.identity_id and e.removed_at is null)
+        select 'missing ' || t.voiceprint_id as what from truth t
+          where not exists (select 1 from listed_voiceprints l where l.voiceprint_id = t.voiceprint_id
+                              and l.identity_id = t.identity_id and l.recording_id = t.recording_id
+                              and (l.embedding <-> t.embedding) < 1e-6)
+        union all
+        select 'extra ' || l.voiceprint_id from listed_voiceprints l
+          where not exists (select 1 from truth t where t.voiceprint_id = l.voiceprint_id
+                              and t.identity_id = l.identity_id)`,
+  );
+  return rows.map((r) => r.what);
+}
+
+async function listedCount(identityId: string): Promise<number> {
+  const [row] = await queryRows<{ n: number }>(
+    database.db,
+    sql`select count(*)::int as n from listed_voiceprints where identity_id = ${identityId}`,
+  );
+  return row?.n ?? 0;
+}
+
 async function counts() {
   const [row] = await queryRows<Record<string, number>>(
     database.db,
@@ -181,6 +211,8 @@ describe('POST /v1/watchlist', () => {
       name: string;
     };
     expect(identity).toMatchObject({ kind: 'fraudster', watchlisted: true, name: 'caller of case 118' });
+    expect(await listedCount(entry.identityId)).toBeGreaterThan(0);
+    expect(await listingDrift()).toEqual([]);
 
     // listed again: the stored entry, no new look-back
     const again = await call('POST', '/v1/watchlist', { identityId: entry.identityId, reason: 'again' });
@@ -206,6 +238,13 @@ describe('POST /v1/watchlist', () => {
     expect(hits[0]?.accountRefs).toEqual(['victim-9']);
     expect(await alerts(`&type=watchlist_hit&recordingId=${stranger.recordingId}`)).toHaveLength(0);
     expect(await alerts('&type=watchlist_hit&accountRef=victim-9')).toHaveLength(1);
+    // the new call joined the listed identity: its voiceprint is listed with it
+    const [joined] = await queryRows<{ listed: boolean }>(
+      database.db,
+      sql`select exists (select 1 from listed_voiceprints where voiceprint_id = ${later.ids.speaker_0 as string}) as listed`,
+    );
+    expect(joined?.listed).toBe(true);
+    expect(await listingDrift()).toEqual([]);
   });
 
   it('raises exactly once when the step is replayed after a failure', async () => {
@@ -321,10 +360,76 @@ describe('POST /v1/watchlist', () => {
 
     await expectProblem(await call('DELETE', `/v1/watchlist/${identityId}`), 404, 'not-found');
     expect(((await (await call('GET', '/v1/watchlist')).json()) as { items: unknown[] }).items).toHaveLength(0);
+    expect(await listedCount(identityId)).toBe(0);
+    expect(await listingDrift()).toEqual([]);
     // a later call of the voice raises nothing now
     const after = await storeCall(database.db, [{ label: 'speaker_0', unit: callOf(fraudster, 12) }], 'victim-11');
     await analyseAll(database.db);
     expect(await alerts(`&type=watchlist_hit&recordingId=${after.recordingId}`)).toHaveLength(0);
+  });
+});
+
+describe('the listed voiceprints', () => {
+  it('follow every change of membership and of entries: merge, split, move, removal', async () => {
+    const voices = [person(43, 'listed-a'), person(43, 'other-b'), person(43, 'other-c')];
+    const stored: { recordingId: string; voiceprintId: string }[][] = [];
+    for (const [v, voice] of voices.entries()) {
+      stored.push([]);
+      for (let c = 0; c < 3; c++) {
+        const call = await storeCall(database.db, [{ label: 'speaker_0', unit: callOf(voice, 30 + c) }], `l-${v}-${c}`);
+        stored[v]?.push({ recordingId: call.recordingId, voiceprintId: call.ids.speaker_0 as string });
+      }
+    }
+    await analyseAll(database.db);
+    const identityOf = async (voiceprintId: string) => {
+      const [row] = await queryRows<{ id: string }>(
+        database.db,
+        sql`select identity_id as id from voiceprints where id = ${voiceprintId}`,
+      );
+      return row?.id as string;
+    };
+    const [a, b] = await Promise.all(stored.map((calls) => identityOf(calls[0]?.voiceprintId as string)));
+    const listed = await call('POST', '/v1/watchlist', { identityId: a, reason: 'case 300' });
+    expect(listed.status).toBe(201);
+    expect(await listedCount(a as string)).toBe(3);
+    expect(await listingDrift()).toEqual([]);
+
+    // an unlisted identity merged into the listed one: its voiceprints are listed now
+    expect((await call('POST', `/v1/identities/${a}/merge`, { from: [b], reason: 'same caller' })).status).toBe(200);
+    expect(await listedCount(a as string)).toBe(6);
+    expect(await listingDrift()).toEqual([]);
+    // split off: the new identity is not listed, so its voiceprint leaves the listing
+    const split = await call('POST', `/v1/identities/${a}/split`, {
+      voiceprintIds: [stored[1]?.[0]?.voiceprintId],
+      reason: 'a different caller',
+    });
+    expect(split.status).toBe(201);
+    expect(await listedCount(a as string)).toBe(5);
+    expect(await listingDrift()).toEqual([]);
+    // moved in from an unlisted identity
+    const moved = await call('POST', `/v1/identities/${a}/voiceprints`, {
+      voiceprintIds: [stored[2]?.[0]?.voiceprintId],
+      reason: 'same voice',
+    });
+    expect(moved.status).toBe(200);
+    expect(await listedCount(a as string)).toBe(6);
+    expect(await listingDrift()).toEqual([]);
+    // the listed identity merged into an unlisted fraudster: the entry moves, and the listing with it
+    const enrolled = await call('POST', '/v1/identities', {
+      kind: 'fraudster',
+      voiceprintIds: stored[2]?.slice(1).map((s) => s.voiceprintId),
+      reason: 'the ring behind case 300',
+    });
+    expect(enrolled.status).toBe(201);
+    const ring = ((await enrolled.json()) as { id: string }).id;
+    expect(await listingDrift()).toEqual([]);
+    expect((await call('POST', `/v1/identities/${ring}/merge`, { from: [a], reason: 'one ring' })).status).toBe(200);
+    expect(await listedCount(a as string)).toBe(0);
+    expect(await listedCount(ring)).toBe(8);
+    expect(await listingDrift()).toEqual([]);
+    expect((await call('DELETE', `/v1/watchlist/${ring}`, { reason: 'closed' })).status).toBe(204);
+    expect(await listedCount(ring)).toBe(0);
+    expect(await listingDrift()).toEqual([]);
   });
 });
 
@@ -366,10 +471,15 @@ describe('the plans behind the watchlist and the alerts list', () => {
     });
   }
 
-  it('checks a new recording against the listed voices through voiceprints_identity_idx', async () => {
-    expect(await plan(similarMatchesQuery(fraudCalls[0]?.recordingId as string, 0.5))).toMatch(
-      /voiceprints_identity_idx/,
+  it('checks a new recording against the listed voices in one pass over listed_voiceprints', async () => {
+    const rows = await queryRows<Record<string, string>>(
+      database.db,
+      sql`explain ${similarMatchesQuery(fraudCalls[0]?.recordingId as string, 0.5)}`,
     );
+    const text = rows.map((r) => Object.values(r).join(' ')).join('\n');
+    expect(text).toMatch(/Scan on listed_voiceprints/);
+    // never the voiceprints of listed identities from the voiceprints table (a heap page each)
+    expect(text).not.toMatch(/voiceprints_identity_idx/);
   });
 
   it('walks voiceprints_embedding_hnsw in the look-back', async () => {

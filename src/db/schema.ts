@@ -449,6 +449,28 @@ export const watchlistEntries = pgTable(
   ],
 );
 
+/**
+ * Every voiceprint of every listed identity with a copy of its (unit-length) embedding: what the
+ * watchlist check of each new recording compares against, packed in a table of its own so that the
+ * comparison reads a few hundred pages in a row instead of one heap page of `voiceprints` per listed
+ * voiceprint. Derived from `voiceprints.identity_id` and the live `watchlist_entries`; kept by their
+ * writers (src/voices/watchlist/listed.ts), which all hold the identity-assignment lock.
+ */
+export const listedVoiceprints = pgTable(
+  'listed_voiceprints',
+  {
+    voiceprintId: uuid('voiceprint_id')
+      .primaryKey()
+      .references(() => voiceprints.id, { onDelete: 'cascade' }),
+    identityId: uuid('identity_id')
+      .notNull()
+      .references(() => identities.id, { onDelete: 'cascade' }),
+    recordingId: uuid('recording_id').notNull(),
+    embedding: vector('embedding', { dimensions: SPEAKER_DIMENSIONS }).notNull(),
+  },
+  (t) => [index('listed_voiceprints_identity_idx').on(t.identityId)],
+);
+
 export const staffProposalStatuses = ['proposed', 'confirmed', 'rejected'] as const;
 export type StaffProposalStatus = (typeof staffProposalStatuses)[number];
 

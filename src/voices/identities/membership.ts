@@ -3,6 +3,7 @@ import type { Actor } from '../../audit/audit.ts';
 import { type Db, queryRows } from '../../db/client.ts';
 import { type AssignmentSource, type IdentityKind, type IdentityOrigin, identities } from '../../db/schema.ts';
 import { ConflictError } from '../../errors.ts';
+import { relistVoiceprints } from '../watchlist/listed.ts';
 
 /**
  * The one place identity membership changes: every writer (online assignment, reclustering, an
@@ -116,6 +117,7 @@ export async function moveVoiceprints(
     });
     await refreshCentroid(tx, left.identityId);
   }
+  await relistVoiceprints(tx, voiceprintIds);
 }
 
 /**
@@ -144,6 +146,7 @@ export async function unassignVoiceprints(
     });
     await refreshCentroid(tx, left.identityId);
   }
+  await relistVoiceprints(tx, voiceprintIds);
 }
 
 /**

@@ -4,6 +4,7 @@ import type { IdentityKind } from '../../db/schema.ts';
 import { LIST_LIMIT_DEFAULT } from '../../http/limits.ts';
 import { encodeListCursor, type ListPosition, type Page } from '../../recordings/queries.ts';
 import { EF_SEARCH_MAX } from '../../search/knn.ts';
+import { relistIdentities } from './listed.ts';
 
 /**
  * The SQL of the watchlist: its entries, the look-back over history when one is added, and the
@@ -108,6 +109,7 @@ export async function insertEntry(
         values (${entry.identityId}, ${entry.reason}, ${entry.voiceprintId}, ${entry.seedRecordingId}, ${entry.checked},
                 ${entry.hits}, ${entry.actor.source}, ${entry.actor.keyId}, ${entry.actor.requestId})`,
   );
+  await relistIdentities(tx, [entry.identityId]);
 }
 
 /** Ends the live entry of an identity; false when it has none. */
@@ -122,6 +124,7 @@ export async function endEntry(
         where identity_id = ${identityId} and removed_at is null
         returning id`,
   );
+  await relistIdentities(tx, [identityId]);
   return rows.length > 0;
 }
 
@@ -146,6 +149,7 @@ export async function carryEntriesOnMerge(tx: Db, fromIds: readonly string[], in
     sql`update watchlist_entries set removed_at = now(), removed_reason = ${`merged into identity ${intoId}, which is listed`}
         where identity_id = any(${from}::uuid[]) and removed_at is null`,
   );
+  await relistIdentities(tx, [...fromIds, intoId]);
 }
 
 /** A voiceprint of the new recording that matches a listed identity, with its best match. */
@@ -171,8 +175,8 @@ const toMatch = (r: MatchRow): WatchlistMatch => ({
  * The listed identities a recording's voiceprints match: as members, or at a similarity of at
  * least `minSimilarity` to any of their voiceprints (of other recordings). Every voiceprint of every
  * listed identity is compared — exact, never an index walk: the watchlist is small next to the
- * voiceprints, and a hit missed by an approximate search is a fraudster let through. The
- * listed voiceprints are found by `voiceprints_identity_idx`; a recording an entry was made from is
+ * voiceprints, and a hit missed by an approximate search is a fraudster let through. The listed
+ * voiceprints are read from `listed_voiceprints` (listed.ts); a recording an entry was made from is
  * never its hit. One row per (identity, voiceprint), its closest match.
  */
 export async function recordingMatches(tx: Db, recordingId: string, minSimilarity: number): Promise<WatchlistMatch[]> {
@@ -200,23 +204,21 @@ export async function recordingMatches(tx: Db, recordingId: string, minSimilarit
 
 /**
  * The listed voiceprints within reach of a recording's voiceprints, the closest per listed identity
- * and voiceprint (tests read its plan: the listed voiceprints come from `voiceprints_identity_idx`).
+ * and voiceprint (tests read its plan: one sequential pass over `listed_voiceprints`).
  */
 export function similarMatchesQuery(recordingId: string, minSimilarity: number): SQL {
-  // one index scan over every listed identity's voiceprints (`= any(array)`: its keys in one pass,
-  // not a probe per entry); the entry's own recording is left out of the few that pass
+  // embeddings are stored at unit length, so the inner product is the cosine, and cheaper; the
+  // entry's own recording is left out of the few that pass
   return sql`select m.* from (
-          select distinct on (w.identity_id, f.id)
-                 w.identity_id as "identityId", f.id as "voiceprintId", f.recording_id as "recordingId",
-                 r.account_ref as "accountRef", w.id as "matchedVoiceprintId",
-                 1 - (w.embedding <=> f.embedding) as similarity, false as member
+          select distinct on (l.identity_id, f.id)
+                 l.identity_id as "identityId", f.id as "voiceprintId", f.recording_id as "recordingId",
+                 r.account_ref as "accountRef", l.voiceprint_id as "matchedVoiceprintId",
+                 -(l.embedding <#> f.embedding) as similarity, false as member
           from voiceprints f
           join recordings r on r.id = f.recording_id
-          join voiceprints w
-            on w.identity_id = any(array(select identity_id from watchlist_entries where removed_at is null))
-           and w.recording_id <> f.recording_id
-          where f.recording_id = ${recordingId} and (w.embedding <=> f.embedding) <= ${1 - minSimilarity}
-          order by w.identity_id, f.id, w.embedding <=> f.embedding
+          join listed_voiceprints l on l.recording_id <> f.recording_id
+          where f.recording_id = ${recordingId} and (l.embedding <#> f.embedding) <= ${-minSimilarity}
+          order by l.identity_id, f.id, l.embedding <#> f.embedding
         ) m
         where not exists (select 1 from watchlist_entries e
                           where e.identity_id = m."identityId" and e.removed_at is null
