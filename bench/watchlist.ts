@@ -374,6 +374,7 @@ async function restoreIdentities(client: pg.Client, p: Population) {
     ids.push(uuidAt(p.identityIds, i));
     accounts.push(accountRef(p.identityAccount[i] as number));
   }
+  await client.query('delete from listed_voiceprints');
   await client.query('delete from watchlist_entries');
   await client.query('delete from alerts');
   await client.query(
@@ -382,7 +383,7 @@ async function restoreIdentities(client: pg.Client, p: Population) {
       where i.id = x.id and (i.kind <> 'customer' or i.account_ref is distinct from x.account)`,
     [ids, accounts],
   );
-  await client.query('vacuum analyze identities, watchlist_entries, alerts');
+  await client.query('vacuum analyze identities, watchlist_entries, listed_voiceprints, alerts');
 }
 
 // ---- rolled-back transactions ---------------------------------------------------------------
@@ -457,7 +458,13 @@ async function addEntries(client: pg.Client, p: Population, listed: Listed[]) {
                           array_fill('cli'::text, array[$4::int]))`,
     [ids, voiceprints, recordings, listed.length],
   );
-  await client.query('analyze watchlist_entries, identities');
+  // what insertEntry's relisting leaves (src/voices/watchlist/listed.ts)
+  await client.query(
+    `insert into listed_voiceprints (voiceprint_id, identity_id, recording_id, embedding)
+     select v.id, v.identity_id, v.recording_id, v.embedding from voiceprints v where v.identity_id = any($1::uuid[])`,
+    [ids],
+  );
+  await client.query('analyze watchlist_entries, identities, listed_voiceprints');
 }
 
 type CheckRun = { ms: number; alerted: string[] };
