@@ -245,14 +245,20 @@ describe('analysis in two worker processes, one killed with SIGKILL mid-step (Po
         const spoolDir = path.join(dataDir, 'spool');
         const ids: string[] = [];
         for (const call of demoCallFiles(4, 31)) ids.push(await enqueueAudio(database.db, spoolDir, call.bytes));
-        await until('the victim to be inside a step', async () => {
-          const rows = await database.db.execute(
-            sql`select count(*)::int as n from recording_events where status = 'pending' and lease_owner is not null and 'identify' = any(steps_done)`,
-          );
-          return ((rows as unknown as { rows: { n: number }[] }).rows[0]?.n ?? 0) > 0;
-        });
+        // generous waits: on a loaded CI machine four uploads and their steps can take a while;
+        // a wait that runs out names itself and shows what both workers printed
+        await until(
+          'the victim to be inside a step',
+          async () => {
+            const rows = await database.db.execute(
+              sql`select count(*)::int as n from recording_events where status = 'pending' and lease_owner is not null and 'identify' = any(steps_done)`,
+            );
+            return ((rows as unknown as { rows: { n: number }[] }).rows[0]?.n ?? 0) > 0;
+          },
+          60_000,
+        ).catch(withOutput(victim));
         victim.child.kill('SIGKILL');
-        await start([{ name: 'identify' }, { name: 'score', after: 'identify' }]);
+        const survivor = await start([{ name: 'identify' }, { name: 'score', after: 'identify' }]);
         await until(
           'every recording stored and analysed',
           async () => {
@@ -260,8 +266,8 @@ describe('analysis in two worker processes, one killed with SIGKILL mid-step (Po
             const events = await database.db.select().from(recordingEvents);
             return events.length === ids.length && backlog.pending === 0;
           },
-          40_000,
-        );
+          90_000,
+        ).catch(withOutput(victim, survivor));
         // every event done with both steps, and each step's write committed once: all in one
         // comparison, so that a failure shows each event's state beside its runs
         const runs = await committedRuns(database.db);
@@ -283,6 +289,14 @@ describe('analysis in two worker processes, one killed with SIGKILL mid-step (Po
         fs.rmSync(dataDir, { recursive: true, force: true });
       }
     },
-    90_000,
+    240_000,
   );
 });
+
+/** Rethrows a failed wait with what the worker processes printed, the one clue to why. */
+function withOutput(...workers: { pid: number; output: () => string }[]) {
+  return (error: unknown): never => {
+    const printed = workers.map((w) => `--- worker ${w.pid} ---\n${w.output().slice(-4000)}`).join('\n');
+    throw new Error(`${error instanceof Error ? error.message : String(error)}\n${printed}`);
+  };
+}
