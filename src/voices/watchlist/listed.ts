@@ -1,4 +1,4 @@
-import { sql } from 'drizzle-orm';
+import { type SQL, sql } from 'drizzle-orm';
 import type { Db } from '../../db/client.ts';
 
 /**
@@ -14,26 +14,30 @@ import type { Db } from '../../db/client.ts';
 export async function relistVoiceprints(tx: Db, voiceprintIds: readonly string[]): Promise<void> {
   if (voiceprintIds.length === 0) return;
   const ids = sql.param([...voiceprintIds]);
-  await tx.execute(sql`delete from listed_voiceprints where voiceprint_id = any(${ids}::uuid[])`);
-  await tx.execute(
-    sql`insert into listed_voiceprints (voiceprint_id, identity_id, recording_id, embedding)
-        select v.id, v.identity_id, v.recording_id, v.embedding
-        from voiceprints v
-        join watchlist_entries e on e.identity_id = v.identity_id and e.removed_at is null
-        where v.id = any(${ids}::uuid[])`,
-  );
+  await relist(tx, { listed: sql`voiceprint_id = any(${ids}::uuid[])`, voiceprints: sql`v.id = any(${ids}::uuid[])` });
 }
 
 /** Brings the listing of every voiceprint of `identityIds` up to date with their entries now. */
 export async function relistIdentities(tx: Db, identityIds: readonly string[]): Promise<void> {
   if (identityIds.length === 0) return;
   const ids = sql.param([...identityIds]);
-  await tx.execute(sql`delete from listed_voiceprints where identity_id = any(${ids}::uuid[])`);
+  await relist(tx, {
+    listed: sql`identity_id = any(${ids}::uuid[])`,
+    voiceprints: sql`v.identity_id = any(${ids}::uuid[])`,
+  });
+}
+
+/**
+ * Drops the listed rows `which.listed` selects, and lists again the voiceprints `which.voiceprints`
+ * selects (the same ones, over `voiceprints v`) that are in an identity with a live entry.
+ */
+async function relist(tx: Db, which: { listed: SQL; voiceprints: SQL }): Promise<void> {
+  await tx.execute(sql`delete from listed_voiceprints where ${which.listed}`);
   await tx.execute(
     sql`insert into listed_voiceprints (voiceprint_id, identity_id, recording_id, embedding)
         select v.id, v.identity_id, v.recording_id, v.embedding
         from voiceprints v
         join watchlist_entries e on e.identity_id = v.identity_id and e.removed_at is null
-        where v.identity_id = any(${ids}::uuid[])`,
+        where ${which.voiceprints}`,
   );
 }
