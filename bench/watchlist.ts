@@ -17,8 +17,7 @@
  * ef_construction=64: its time is reported as context); the calibration (`refreshCalibration`),
  * whose similarity at VOXTRACE_WATCHLIST_FAR (0.001) is the threshold of both operations.
  *
- * Timed, in this order (the check's rolled-back inserts leave dead elements in the HNSW graph,
- * which the look-back walks):
+ * Timed, in this order:
  * - the look-back (`addToWatchlist`, POST /v1/watchlist's service) of 20 voiceprint entries: for
  *   identities of about 1, 5, 20 and 30 voiceprints, 3 fraudsters' voiceprints (their identity is
  *   listed) and 2 voiceprints of customers in no identity (listed as a new fraudster identity of
@@ -27,11 +26,10 @@
  *   generated vectors: every recording of a member voiceprint and every recording holding a
  *   voiceprint at a similarity ≥ the threshold to a member, but the entry's own recording; each
  *   truth split into the voice's own recordings and other people's (false matches at that
- *   threshold). Each member's `voiceprintsWithin` is run again on its own afterwards, to tell how
- *   the look-back's searches were answered (plain walk, widened walk, exact scan) and what they
- *   cost. Then 4 more fraudsters (one per size), each timed alone and again while another
- *   connection holds an uncommitted store of a new call of that voice (an HNSW element the
- *   look-back's snapshot cannot see, next to every member);
+ *   threshold). For a fraudster, the look-back's pass over voiceprints is run again under EXPLAIN
+ *   ANALYZE: its execution time and the parallel workers it had. Then 4 more fraudsters (one per
+ *   size), each timed alone and again while another connection holds an uncommitted store of a new
+ *   call of that voice (a row the look-back's snapshot cannot see);
  * - the check (`watchlistStep(...).run({ tx, event, log })`, src/voices/watchlist/step.ts) at 0,
  *   100, E (default 1,000) and 10,000 live watchlist entries (`--levels`), each entry a `fraudster`
  *   identity of 1–10 voiceprints (the population's fraudsters first, then customer identities
@@ -40,14 +38,13 @@
  *   caller voiceprint) in a transaction, untimed; the step runs in that transaction, timed; the
  *   transaction is rolled back. Reported per kind of caller and per outcome (alert raised or not),
  *   with the plan of the step's comparison query and, on 50 more strangers, the time of its two
- *   parts (`currentCalibration`, `recordingMatches`).
+ *   parts (`checkState`, `calibrationById`, `recordingMatches`).
  *
  * PostgreSQL: `--url` (default postgres://postgres@127.0.0.1:5544/postgres, the cluster of
  * bench/support/pg-cluster.sh); the benchmark creates voxtrace_bench_watchlist there (with `_<N>`
  * appended when N is not 1,000,000) and drops it at the end, unless `--keep`. `--reuse` takes the
  * database a `--keep` run of the same N and seed left: the data are generated again (identically,
- * ids included) for the truth, loading is skipped, and the HNSW index is rebuilt when the look-back
- * runs (the earlier run left dead elements in it); `--skip look-back` then reruns the check in
+ * ids included) for the truth and loading is skipped; `--skip look-back` then reruns the check in
  * minutes. Results are written after each phase (`complete: false` until the end) to
  * bench/results/watchlist.json and the watchlist line of bench/README.md; a run with `--skip`
  * prints its figures on stdout instead and records nothing. The results name the product's commit.
@@ -65,8 +62,13 @@ import { type Db, openPostgres, queryRows } from '../src/db/client.ts';
 import { migrateDatabase } from '../src/db/migrate.ts';
 import { createLogger } from '../src/log.ts';
 import { createVoiceModel, randomStream } from '../src/standin/voices.ts';
-import { currentCalibration, refreshCalibration } from '../src/voices/calibration.ts';
-import { recordingMatches, similarMatchesQuery, voiceprintsWithin } from '../src/voices/watchlist/queries.ts';
+import { calibrationById, currentCalibration, refreshCalibration } from '../src/voices/calibration.ts';
+import {
+  checkState,
+  recordingMatches,
+  similarMatchesQuery,
+  withinReachOfIdentityQuery,
+} from '../src/voices/watchlist/queries.ts';
 import { watchlistStep } from '../src/voices/watchlist/step.ts';
 import { addToWatchlist } from '../src/voices/watchlist/watchlist.ts';
 import { adminQuery, databaseUrl } from '../test/support/postgres.ts';
@@ -521,11 +523,13 @@ async function comparisonPlan(db: Db, embedding: number[], minSimilarity: number
 }
 
 /**
- * Where the step's time goes on a fresh recording of a stranger: its calibration read and its
- * comparison (`recordingMatches`), each timed on its own, in a rolled-back transaction.
+ * Where the step's time goes on a fresh recording of a stranger: its state read (`checkState`: any
+ * live entry, the newest calibration), the calibration (`calibrationById`, parsed once per process)
+ * and its comparison (`recordingMatches`), each timed on its own, in a rolled-back transaction.
  */
 async function checkParts(db: Db, embeddings: number[][], minSimilarity: number) {
-  const calibrationMs: number[] = [];
+  const stateMs: number[] = [];
+  const calibrationReadMs: number[] = [];
   const matchesMs: number[] = [];
   for (const embedding of embeddings) {
     const recordingId = randomUUID();
@@ -539,8 +543,11 @@ async function checkParts(db: Db, embeddings: number[][], minSimilarity: number)
             values (${randomUUID()}, ${recordingId}, 'customer', ${vectorText(embedding)}::vector, 1, 40, 6)`,
       );
       let t = performance.now();
-      await currentCalibration(tx);
-      calibrationMs.push(performance.now() - t);
+      const state = await checkState(tx);
+      stateMs.push(performance.now() - t);
+      t = performance.now();
+      await calibrationById(tx, state.calibrationId);
+      calibrationReadMs.push(performance.now() - t);
       t = performance.now();
       await recordingMatches(tx, recordingId, minSimilarity);
       matchesMs.push(performance.now() - t);
@@ -548,7 +555,8 @@ async function checkParts(db: Db, embeddings: number[][], minSimilarity: number)
   }
   return {
     recordings: embeddings.length,
-    currentCalibration: latencySummary(calibrationMs),
+    checkState: latencySummary(stateMs),
+    calibrationById: latencySummary(calibrationReadMs),
     recordingMatches: latencySummary(matchesMs),
   };
 }
@@ -809,33 +817,48 @@ function lookBackTruth(p: Population, voice: Voice, threshold: number) {
   return { own, others, ownAll: ownAll.size, borderline };
 }
 
-/** `voiceprintsWithin` from one voiceprint on its own (rolled back): which walk answered, and how fast. */
-async function searchFrom(db: Db, voiceprintId: string, threshold: number) {
+/**
+ * The look-back's pass on its own (EXPLAIN ANALYZE, rolled back) for a voice already in an
+ * identity: its execution time, the workers that scanned beside the leader, the rows it returned.
+ */
+async function passPlan(db: Db, p: Population, voice: Voice, threshold: number) {
+  if (voice.identity < 0) return null;
+  const identityId = uuidAt(p.identityIds, voice.identity);
   return rolledBack(db, async (tx) => {
-    const t = performance.now();
-    const within = await voiceprintsWithin(tx, voiceprintId, threshold);
-    return { ms: performance.now() - t, near: within.near.length, method: within.method as string };
+    const members = await queryRows<{ embedding: string }>(
+      tx,
+      sql`select embedding::text as embedding from voiceprints where identity_id = ${identityId}`,
+    );
+    const query = withinReachOfIdentityQuery(
+      identityId,
+      members.map((m) => m.embedding),
+      threshold,
+    );
+    const [row] = await queryRows<{ 'QUERY PLAN': unknown }>(tx, sql`explain (analyze, format json) ${query}`);
+    const [top] = (row?.['QUERY PLAN'] ?? []) as { Plan: PlanNode; 'Execution Time': number }[];
+    const nodes: PlanNode[] = [];
+    const walk = (n: PlanNode) => {
+      nodes.push(n);
+      for (const c of n.Plans ?? []) walk(c);
+    };
+    if (top) walk(top.Plan);
+    const gather = nodes.find((n) => n['Node Type'] === 'Gather' || n['Node Type'] === 'Gather Merge');
+    return {
+      ms: round3(top?.['Execution Time'] ?? Number.NaN),
+      workersLaunched: gather?.['Workers Launched'] ?? 0,
+      rows: top?.Plan['Actual Rows'] ?? 0,
+      nodes: [...new Set(nodes.map((n) => n['Node Type'] + (n['Relation Name'] ? ` on ${n['Relation Name']}` : '')))],
+    };
   });
 }
 
-/**
- * Every member's search on its own, untimed as far as the look-back goes: how the look-back's
- * searches were answered (plain walk, widened walk, exact scan) and what they cost together.
- */
-async function memberSearches(db: Db, p: Population, voice: Voice, threshold: number) {
-  const methods: Record<string, number> = {};
-  let totalMs = 0;
-  let maxMs = 0;
-  let near = 0;
-  for (const m of voice.members) {
-    const search = await searchFrom(db, uuidAt(p.voiceprintIds, m), threshold);
-    methods[search.method] = (methods[search.method] ?? 0) + 1;
-    totalMs += search.ms;
-    maxMs = Math.max(maxMs, search.ms);
-    near += search.near;
-  }
-  return { methods, totalSeconds: round3(totalMs / 1000), maxMs: round3(maxMs), nearTotal: near };
-}
+type PlanNode = {
+  'Node Type': string;
+  'Relation Name'?: string;
+  'Actual Rows'?: number;
+  'Workers Launched'?: number;
+  Plans?: PlanNode[];
+};
 
 /**
  * One timed look-back (addToWatchlist, rolled back) of `voice`, judged against its truth.
@@ -926,7 +949,7 @@ async function lookBackPhase(
   inFlightVoices: Voice[],
   threshold: number,
 ) {
-  const runs: (LookBackRun & { memberSearches: unknown })[] = [];
+  const runs: (LookBackRun & { pass: unknown })[] = [];
   let truthSeconds = 0;
   for (const [n, voice] of voices.entries()) {
     const started = performance.now();
@@ -934,7 +957,7 @@ async function lookBackPhase(
     truthSeconds += (performance.now() - started) / 1000;
     const run = {
       ...(await timedLookBack(db, p, voice, truth)),
-      memberSearches: await memberSearches(db, p, voice, threshold),
+      pass: await passPlan(db, p, voice, threshold),
     };
     runs.push(run);
     log(`  look-back ${n + 1}/${voices.length}: ${JSON.stringify(run)}`);
@@ -957,16 +980,16 @@ async function lookBackPhase(
   // the same look-back while a new call of the voice is being stored: its uncommitted voiceprint is
   // an element of the HNSW graph that the look-back's snapshot cannot see (so is a rolled-back store's)
   const model = createVoiceModel(options.seed);
-  const inFlight: (LookBackRun & { memberSearches: unknown; alone: Record<string, unknown> })[] = [];
+  const inFlight: (LookBackRun & { pass: unknown; alone: Record<string, unknown> })[] = [];
   for (const voice of inFlightVoices) {
     const truth = lookBackTruth(p, voice, threshold);
     const alone = await timedLookBack(db, p, voice, truth);
-    const aloneSearches = await memberSearches(db, p, voice, threshold);
+    const alonePass = await passPlan(db, p, voice, threshold);
     const recordingId = randomUUID();
     const call = unit(model.speakerEmbedding(speakerName(voice.speaker), 'bench-watchlist-in-flight'));
     await client.query('begin');
     let run: LookBackRun;
-    let during: Awaited<ReturnType<typeof memberSearches>>;
+    let during: Awaited<ReturnType<typeof passPlan>>;
     try {
       await client.query(
         `insert into recordings (id, source, account_ref, channel, call_at, status, completed_at)
@@ -979,19 +1002,19 @@ async function lookBackPhase(
         [randomUUID(), recordingId, vectorText(call)],
       );
       run = await timedLookBack(db, p, voice, truth);
-      during = await memberSearches(db, p, voice, threshold);
+      during = await passPlan(db, p, voice, threshold);
     } finally {
       await client.query('rollback');
     }
     const both = {
       ...run,
-      memberSearches: during,
+      pass: during,
       alone: {
         seconds: alone.seconds,
         checked: alone.checked,
         hits: alone.hits,
         recall: alone.recall,
-        memberSearches: aloneSearches,
+        pass: alonePass,
       },
     };
     inFlight.push(both);
@@ -1100,15 +1123,6 @@ async function main() {
         reused: "the database of an earlier --keep run: the load figures are that run's",
       });
       log('reusing the kept database');
-      if (meta.used && !options.skip.has('look-back')) {
-        // an earlier run's rolled-back writes left dead versions in the HNSW graph: a fresh index
-        log('HNSW rebuild (the kept index holds dead versions of rows an earlier run touched)…');
-        figures.index = {
-          ...(await buildIndex(client)),
-          note: 'outside the reported figures: context; rebuilt on reuse',
-        };
-        log(`built: ${JSON.stringify(figures.index)}`);
-      }
     } else {
       log('loading (binary COPY)…');
       figures.load = { ...(await loadPopulation(client, p)), note: 'outside the reported figures' };

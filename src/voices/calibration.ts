@@ -84,17 +84,24 @@ export function verdictOf(far: number): Verdict {
  * @example const calibration = await currentCalibration(db); calibration.far(0.62);
  */
 export async function currentCalibration(db: Db): Promise<Calibration> {
-  const [newest] = await db
-    .select({ id: voiceCalibrations.id })
-    .from(voiceCalibrations)
-    .orderBy(sql`${voiceCalibrations.createdAt} desc`)
-    .limit(1);
-  if (!newest) return priorCalibration(0);
+  const [newest] = await queryRows<{ id: string | null }>(db, sql`select ${newestCalibrationId} as id`);
+  return calibrationById(db, newest?.id ?? null);
+}
+
+/**
+ * The newest calibration's id (null while there is none), as a scalar subquery: a statement that
+ * reads something else can carry it, and save the analysis step a round trip.
+ */
+export const newestCalibrationId = sql`(select id from voice_calibrations order by created_at desc limit 1)`;
+
+/** The calibration stored as `id` (what `newestCalibrationId` read), or the prior when null. */
+export async function calibrationById(db: Db, id: string | null): Promise<Calibration> {
+  if (!id) return priorCalibration(0);
   // a stored calibration never changes: read and parse its model once per process (every analysed
   // recording asks for it), keyed by its id
-  const cached = parsedCalibrations.get(newest.id);
+  const cached = parsedCalibrations.get(id);
   if (cached) return cached;
-  const [row] = await db.select().from(voiceCalibrations).where(sql`${voiceCalibrations.id} = ${newest.id}`);
+  const [row] = await db.select().from(voiceCalibrations).where(sql`${voiceCalibrations.id} = ${id}`);
   if (!row) return priorCalibration(0);
   const calibration = fromModel(row.model as unknown as TailModel & { asNorm?: AsNormModel }, {
     method: row.method,
@@ -104,7 +111,7 @@ export async function currentCalibration(db: Db): Promise<Calibration> {
     createdAt: row.createdAt,
   });
   if (parsedCalibrations.size >= 8) parsedCalibrations.clear();
-  parsedCalibrations.set(newest.id, calibration);
+  parsedCalibrations.set(id, calibration);
   return calibration;
 }
 

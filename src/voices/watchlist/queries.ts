@@ -3,7 +3,7 @@ import { type Db, queryRows } from '../../db/client.ts';
 import type { IdentityKind } from '../../db/schema.ts';
 import { LIST_LIMIT_DEFAULT } from '../../http/limits.ts';
 import { encodeListCursor, type ListPosition, type Page } from '../../recordings/queries.ts';
-import { EF_SEARCH_MAX } from '../../search/knn.ts';
+import { newestCalibrationId } from '../calibration.ts';
 import { relistIdentities } from './listed.ts';
 
 /**
@@ -180,20 +180,13 @@ const toMatch = (r: MatchRow): WatchlistMatch => ({
  * never its hit. One row per (identity, voiceprint), its closest match.
  */
 export async function recordingMatches(tx: Db, recordingId: string, minSimilarity: number): Promise<WatchlistMatch[]> {
-  const similar = await queryRows<MatchRow>(tx, similarMatchesQuery(recordingId, minSimilarity));
-  // members are hits whatever their similarity (their identity may have no other recording yet)
-  const members = await queryRows<MatchRow>(
+  // one statement, one round trip: the analysis step runs this for every stored recording
+  const rows = await queryRows<MatchRow>(
     tx,
-    sql`select v.identity_id as "identityId", v.id as "voiceprintId", v.recording_id as "recordingId",
-               r.account_ref as "accountRef", null as "matchedVoiceprintId",
-               coalesce(1 - (v.embedding <=> i.centroid), 1) as similarity, true as member
-        from voiceprints v join recordings r on r.id = v.recording_id
-        join watchlist_entries e on e.identity_id = v.identity_id and e.removed_at is null
-        join identities i on i.id = v.identity_id
-        where v.recording_id = ${recordingId} and e.seed_recording_id is distinct from v.recording_id`,
+    sql`(${similarMatchesQuery(recordingId, minSimilarity)}) union all (${memberMatchesQuery(recordingId)})`,
   );
   const found = new Map<string, WatchlistMatch>();
-  for (const match of [...similar, ...members].map(toMatch)) {
+  for (const match of rows.map(toMatch)) {
     const key = `${match.identityId}/${match.voiceprintId}`;
     const known = found.get(key);
     if (!known) found.set(key, match);
@@ -203,35 +196,50 @@ export async function recordingMatches(tx: Db, recordingId: string, minSimilarit
 }
 
 /**
+ * A recording's voiceprints that are members of a listed identity: hits whatever their similarity
+ * (their identity may have no other recording yet), but not on the recording an entry was made from.
+ */
+function memberMatchesQuery(recordingId: string): SQL {
+  return sql`select v.identity_id as "identityId", v.id as "voiceprintId", v.recording_id as "recordingId",
+                    r.account_ref as "accountRef", null::uuid as "matchedVoiceprintId",
+                    coalesce(1 - (v.embedding <=> i.centroid), 1) as similarity, true as member
+             from voiceprints v join recordings r on r.id = v.recording_id
+             join watchlist_entries e on e.identity_id = v.identity_id and e.removed_at is null
+             join identities i on i.id = v.identity_id
+             where v.recording_id = ${recordingId} and e.seed_recording_id is distinct from v.recording_id`;
+}
+
+/**
  * The listed voiceprints within reach of a recording's voiceprints, the closest per listed identity
  * and voiceprint (tests read its plan: one sequential pass over `listed_voiceprints`).
  */
 export function similarMatchesQuery(recordingId: string, minSimilarity: number): SQL {
-  // embeddings are stored at unit length, so the inner product is the cosine, and cheaper; the
-  // entry's own recording is left out of the few that pass
-  return sql`select m.* from (
-          select distinct on (l.identity_id, f.id)
-                 l.identity_id as "identityId", f.id as "voiceprintId", f.recording_id as "recordingId",
-                 r.account_ref as "accountRef", l.voiceprint_id as "matchedVoiceprintId",
-                 -(l.embedding <#> f.embedding) as similarity, false as member
-          from voiceprints f
-          join recordings r on r.id = f.recording_id
-          join listed_voiceprints l on l.recording_id <> f.recording_id
-          where f.recording_id = ${recordingId} and (l.embedding <#> f.embedding) <= ${-minSimilarity}
-          order by l.identity_id, f.id, l.embedding <#> f.embedding
-        ) m
-        where not exists (select 1 from watchlist_entries e
-                          where e.identity_id = m."identityId" and e.removed_at is null
-                            and e.seed_recording_id = m."recordingId")`;
+  // embeddings are stored at unit length, so the inner product is the cosine, and cheaper; an
+  // identity listed from this very recording is read once, not probed per row
+  return sql`select distinct on (l.identity_id, f.id)
+                    l.identity_id as "identityId", f.id as "voiceprintId", f.recording_id as "recordingId",
+                    r.account_ref as "accountRef", l.voiceprint_id as "matchedVoiceprintId",
+                    -(l.embedding <#> f.embedding) as similarity, false as member
+             from voiceprints f
+             join recordings r on r.id = f.recording_id
+             join listed_voiceprints l on l.recording_id <> f.recording_id
+             where f.recording_id = ${recordingId} and (l.embedding <#> f.embedding) <= ${-minSimilarity}
+               and l.identity_id not in (select e.identity_id from watchlist_entries e
+                                         where e.removed_at is null and e.seed_recording_id = ${recordingId})
+             order by l.identity_id, f.id, l.embedding <#> f.embedding`;
 }
 
-/** Whether any entry is live (the step's fast path on a database without a watchlist). */
-export async function anyLiveEntry(tx: Db): Promise<boolean> {
-  const [row] = await queryRows<{ any: boolean }>(
+/**
+ * What the check needs before it compares: whether any entry is live (its fast path on a database
+ * without a watchlist) and the newest calibration's id, in one statement.
+ */
+export async function checkState(tx: Db): Promise<{ anyLive: boolean; calibrationId: string | null }> {
+  const [row] = await queryRows<{ anyLive: boolean; calibrationId: string | null }>(
     tx,
-    sql`select exists (select 1 from watchlist_entries where removed_at is null) as any`,
+    sql`select exists (select 1 from watchlist_entries where removed_at is null) as "anyLive",
+               ${newestCalibrationId} as "calibrationId"`,
   );
-  return Boolean(row?.any);
+  return { anyLive: Boolean(row?.anyLive), calibrationId: row?.calibrationId ?? null };
 }
 
 /** A voiceprint of an identity: what a look-back searches from. */
@@ -254,104 +262,78 @@ export async function membersOf(tx: Db, identityId: string): Promise<MemberVoice
   return rows.map(({ similarity, ...r }) => ({ ...r, similarityToCentroid: Number(similarity ?? 1) }));
 }
 
-/** A stored voiceprint within reach of a listed one. */
+/** A stored voiceprint within reach of a voiceprint of the listed identity: the closest one. */
 export type NearVoiceprint = {
   id: string;
   recordingId: string;
   accountRef: string | null;
   identityId: string | null;
+  matchedVoiceprintId: string;
   similarity: number;
 };
 
 type NearRow = Omit<NearVoiceprint, 'similarity'> & { similarity: number | string };
 
-/** The nearest voiceprints a look-back's first walk takes. */
-export const LOOK_BACK_FIRST_K = 100;
-/** The first walk's candidate list: a wider list than k makes its 100 nearer the exact 100. */
-const LOOK_BACK_FIRST_EF = 200;
 /**
- * Within-reach voiceprints among the first walk's 100 from which the walk widens. Not 100: the
- * walk's 100 are approximate, so a voice with hundreds within reach can show fewer than 100 of them
- * there (bench/results/watchlist.json: 84 of 277).
+ * Every voiceprint outside identity `identityId`, and of another recording than the member it is
+ * compared with, at a similarity of at least `minSimilarity` to any of the identity's voiceprints,
+ * each with its closest member. One exact pass over all voiceprints, each compared with every
+ * member: no index walk, since at 1,000,000 voiceprints a voice has hundreds of strangers within
+ * reach at FAR 0.001, of which an HNSW walk from each member found 93 %, at ~0.4 s a member
+ * (docs/voices.md). Returns them with the voiceprints compared (`compared`).
  */
-export const LOOK_BACK_WIDEN_AT = 30;
-/**
- * How many voiceprints the widened walk may visit: pgvector's iterative scan keeps walking the
- * graph outwards, keeping those within reach, until it has visited this many. At 1,000,000
- * voiceprints a voiceprint has hundreds of strangers within reach at FAR 0.001
- * (bench/results/watchlist.json): the budget is many times that.
- */
-export const LOOK_BACK_SCAN_TUPLES = 50_000;
-/** Within-reach rows past which the widened walk gives up for an exact scan. */
-const LOOK_BACK_RANGE_LIMIT = 40_000;
-
-/**
- * The voiceprints at least `minSimilarity` from voiceprint `fromId`. First the HNSW walk for the
- * nearest LOOK_BACK_FIRST_K, which answers when few of them are within reach (most voices, on a
- * database that is not large); from LOOK_BACK_WIDEN_AT within reach, the iterative walk
- * (`relaxed_order`) with the distance as its filter, visiting up to LOOK_BACK_SCAN_TUPLES
- * voiceprints outwards from the voice; should even that fill LOOK_BACK_RANGE_LIMIT, an exact scan.
- * How many rows the first walk returned says nothing about the table's size: an index entry the
- * transaction cannot see (another's uncommitted or rolled-back row) takes a place in its candidate
- * list. Returns the voiceprints with how many the walks visited at most (`compared`).
- */
-export async function voiceprintsWithin(
+export async function withinReachOfIdentity(
   tx: Db,
-  fromId: string,
+  identityId: string,
   minSimilarity: number,
-): Promise<{ near: NearVoiceprint[]; compared: number; method: 'hnsw' | 'hnsw-iterative' | 'exact' }> {
-  await tx.execute(
-    sql`select set_config('hnsw.ef_search', ${String(LOOK_BACK_FIRST_EF)}, true),
-               set_config('hnsw.iterative_scan', 'off', true)`,
+): Promise<{ near: NearVoiceprint[]; compared: number }> {
+  const members = await queryRows<{ embedding: string }>(
+    tx,
+    sql`select embedding::text as embedding from voiceprints where identity_id = ${identityId}`,
   );
-  const first = await queryRows<NearRow>(tx, nearestToVoiceprintQuery(fromId, LOOK_BACK_FIRST_K));
-  const near = first.map(toNear).filter((n) => n.similarity >= minSimilarity);
-  if (near.length < LOOK_BACK_WIDEN_AT) return { near, compared: first.length, method: 'hnsw' };
-  await tx.execute(
-    sql`select set_config('hnsw.ef_search', ${String(EF_SEARCH_MAX)}, true),
-               set_config('hnsw.iterative_scan', 'relaxed_order', true),
-               set_config('hnsw.max_scan_tuples', ${String(LOOK_BACK_SCAN_TUPLES)}, true)`,
+  const [count] = await queryRows<{ n: number }>(
+    tx,
+    sql`select count(*)::int as n from voiceprints where identity_id is distinct from ${identityId}`,
   );
-  const widened = await queryRows<NearRow>(tx, withinReachQuery(fromId, minSimilarity, LOOK_BACK_RANGE_LIMIT));
-  if (widened.length < LOOK_BACK_RANGE_LIMIT) {
-    return { near: widened.map(toNear), compared: LOOK_BACK_SCAN_TUPLES, method: 'hnsw-iterative' };
-  }
-  const from = sql`(select embedding from voiceprints where id = ${fromId})`;
+  if (members.length === 0) return { near: [], compared: count?.n ?? 0 };
   const rows = await queryRows<NearRow>(
     tx,
-    sql`select v.id, v.recording_id as "recordingId", r.account_ref as "accountRef", v.identity_id as "identityId",
-               1 - (v.embedding <=> ${from}) as similarity
-        from voiceprints v join recordings r on r.id = v.recording_id
-        where (v.embedding <=> ${from}) <= ${1 - minSimilarity}`,
+    withinReachOfIdentityQuery(
+      identityId,
+      members.map((m) => m.embedding),
+      minSimilarity,
+    ),
   );
-  const [count] = await queryRows<{ n: number }>(tx, sql`select count(*)::int as n from voiceprints`);
-  return { near: rows.map(toNear), compared: count?.n ?? rows.length, method: 'exact' };
+  return { near: rows.map(toNear), compared: count?.n ?? 0 };
 }
 
 /**
- * The widened walk's statement: the HNSW index scan in distance order with the distance as its
- * filter, so that under an iterative scan it keeps walking until `limit` rows are within reach or
- * its tuple budget is spent (tests read its plan).
+ * The look-back's pass (tests read its plan): a sequential scan of voiceprints whose filter compares
+ * each with the members' embeddings, given as constants (`memberEmbeddings`, pgvector's text form):
+ * an `or` of inner products (embeddings are stored at unit length, so each is the cosine) costs
+ * about a third of joining every voiceprint to every member row (docs/voices.md).
+ * Only the few that pass are joined to the members, for the closest, and to their recordings.
  */
-export function withinReachQuery(fromId: string, minSimilarity: number, limit: number): SQL {
-  const from = sql`(select embedding from voiceprints where id = ${fromId})`;
-  return sql`select n.id, n.recording_id as "recordingId", r.account_ref as "accountRef", n.identity_id as "identityId",
-                 n.similarity
-          from (select v.id, v.recording_id, v.identity_id, 1 - (v.embedding <=> ${from}) as similarity
+export function withinReachOfIdentityQuery(
+  identityId: string,
+  memberEmbeddings: readonly string[],
+  minSimilarity: number,
+): SQL {
+  const reach = -minSimilarity;
+  const nearAny = sql.join(
+    memberEmbeddings.map((e) => sql`v.embedding <#> ${e}::vector <= ${reach}`),
+    sql` or `,
+  );
+  return sql`select n.id, n.recording_id as "recordingId",
+                 (select r.account_ref from recordings r where r.id = n.recording_id) as "accountRef",
+                 n.identity_id as "identityId", n.matched_id as "matchedVoiceprintId", n.similarity
+          from (select distinct on (v.id) v.id, v.recording_id, v.identity_id, m.id as matched_id,
+                       -(v.embedding <#> m.embedding) as similarity
                 from voiceprints v
-                where (v.embedding <=> ${from}) <= ${1 - minSimilarity}
-                order by v.embedding <=> ${from} limit ${limit}) n
-          join recordings r on r.id = n.recording_id`;
-}
-
-/** The `k` voiceprints nearest voiceprint `fromId`, by the HNSW walk (tests read its plan). */
-export function nearestToVoiceprintQuery(fromId: string, k: number): SQL {
-  const from = sql`(select embedding from voiceprints where id = ${fromId})`;
-  return sql`select n.id, n.recording_id as "recordingId", r.account_ref as "accountRef", n.identity_id as "identityId",
-                 n.similarity
-          from (select v.id, v.recording_id, v.identity_id, 1 - (v.embedding <=> ${from}) as similarity
-                from voiceprints v order by v.embedding <=> ${from} limit ${k}) n
-          join recordings r on r.id = n.recording_id`;
+                join voiceprints m on m.identity_id = ${identityId}
+                  and (v.embedding <#> m.embedding) <= ${reach} and v.recording_id <> m.recording_id
+                where v.identity_id is distinct from ${identityId} and (${nearAny})
+                order by v.id, v.embedding <#> m.embedding) n`;
 }
 
 const toNear = (r: NearRow): NearVoiceprint => ({ ...r, similarity: Number(r.similarity) });

@@ -2,8 +2,8 @@ import { alertSubject, raiseAlerts } from '../../alerts/raise.ts';
 import type { AnalysisStep } from '../../analysis/runner.ts';
 import type { VoiceSettings } from '../../config.ts';
 import type { AlertEvidence } from '../../db/schema.ts';
-import { currentCalibration, scoreOf } from '../calibration.ts';
-import { anyLiveEntry, lockWatchlist, recordingMatches } from './queries.ts';
+import { calibrationById, scoreOf } from '../calibration.ts';
+import { checkState, lockWatchlist, recordingMatches } from './queries.ts';
 import { bestPerVoiceprint } from './watchlist.ts';
 
 /** The step's name in `steps_done`: stable, a renamed step runs again on every event. */
@@ -21,8 +21,9 @@ export function watchlistStep(settings: VoiceSettings): AnalysisStep {
     name: WATCHLIST_STEP,
     async run({ tx, event, log }) {
       await lockWatchlist(tx, 'shared');
-      if (!(await anyLiveEntry(tx))) return;
-      const calibration = await currentCalibration(tx);
+      const state = await checkState(tx);
+      if (!state.anyLive) return;
+      const calibration = await calibrationById(tx, state.calibrationId);
       const minSimilarity = calibration.similarityAtFar(settings.watchlistFar);
       const matches = await recordingMatches(tx, event.recordingId, minSimilarity);
       const byIdentity = new Map<string, { accountRef: string | null; evidence: AlertEvidence[] }>();

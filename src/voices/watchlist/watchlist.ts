@@ -20,8 +20,8 @@ import {
   liveEntryOf,
   lockWatchlist,
   membersOf,
-  voiceprintsWithin,
   type WatchlistEntry,
+  withinReachOfIdentity,
 } from './queries.ts';
 
 /**
@@ -175,20 +175,15 @@ export async function runLookBack(
       score: scoreOf(calibration.far(m.similarityToCentroid)),
     });
   }
-  let checked = 0;
-  for (const m of members) {
-    const { near, compared } = await voiceprintsWithin(tx, m.id, minSimilarity);
-    checked += compared;
-    for (const n of near) {
-      if (n.identityId === identityId || n.recordingId === m.recordingId) continue;
-      add(n.recordingId, n.accountRef, {
-        voiceprintId: n.id,
-        recordingId: n.recordingId,
-        similarity: round(n.similarity),
-        score: scoreOf(calibration.far(n.similarity)),
-        matchedVoiceprintId: m.id,
-      });
-    }
+  const { near, compared } = await withinReachOfIdentity(tx, identityId, minSimilarity);
+  for (const n of near) {
+    add(n.recordingId, n.accountRef, {
+      voiceprintId: n.id,
+      recordingId: n.recordingId,
+      similarity: round(n.similarity),
+      score: scoreOf(calibration.far(n.similarity)),
+      matchedVoiceprintId: n.matchedVoiceprintId,
+    });
   }
   await raiseAlerts(
     tx,
@@ -202,7 +197,7 @@ export async function runLookBack(
     })),
     actor,
   );
-  return { checked, hits: hits.size };
+  return { checked: compared, hits: hits.size };
 }
 
 /** One evidence item per voiceprint of the recording: its closest match. */
