@@ -230,6 +230,30 @@ describe(`staff on ${engine}`, () => {
     await expectProblem(await call('POST', `/v1/identities/${identityId}/confirm-staff`), 409, 'conflict');
   });
 
+  it("proposes a customer's identity that an agent's calls joined; confirmed, it is staff on no account", async () => {
+    const agent = person(51, 'agent-d');
+    // the agent's first calls enrolled by mistake as an account's customer
+    const first = await agentCalls(agent, 'd', 3, 100);
+    const enrolled = await json<Identity>(
+      await call('POST', '/v1/identities', {
+        kind: 'customer',
+        accountRef: 'd-acc-0',
+        voiceprintIds: first.map((c) => c.agent),
+      }),
+    );
+    const later = await agentCalls(agent, 'd', 14, 101, 3);
+    expect(await identityOfVoiceprint(later.at(-1)?.agent as string)).toBe(enrolled.id);
+    const proposed = (await proposals()).find((p) => p.id === enrolled.id);
+    expect(proposed?.kind).toBe('customer');
+    expect(proposed?.staffProposal?.evidence.accounts).toBeGreaterThanOrEqual(10);
+    const [open] = await reuseAlerts(enrolled.id);
+    expect(open?.status).toBe('open');
+    const confirmed = await json<Identity & { accountRef: string | null; dismissedAlerts: number }>(
+      await call('POST', `/v1/identities/${enrolled.id}/confirm-staff`, { note: 'agent 0077' }),
+    );
+    expect(confirmed).toMatchObject({ kind: 'staff', accountRef: null, dismissedAlerts: 1 });
+  });
+
   it('leaves staff and proposed staff out of the impostor cohort', async () => {
     await agentCalls(person(51, 'agent-c'), 'c', 12, 70);
     const [row] = await queryRows<{ cohort: number; proposed: number }>(

@@ -50,7 +50,7 @@ export async function listVoiceprint(db: Db, settings: VoiceSettings, vp: Loaded
 /**
  * Decides every pending staff proposal: confirms those the analyst knows are an agent's voice
  * (`isStaff`), rejects the others. A proposal the product no longer takes (its identity merged,
- * retired or no longer unknown) is counted as refused.
+ * retired, or neither unknown nor a customer's) is counted as refused.
  */
 export async function decideStaffProposals(
   db: Db,

@@ -4,6 +4,7 @@ import type { AssignmentSource, IdentityKind, IdentityOrigin } from '../../db/sc
 import { LIST_LIMIT_DEFAULT } from '../../http/limits.ts';
 import { isUuid } from '../../ids.ts';
 import { encodeListCursor, type ListPosition, type Page } from '../../recordings/queries.ts';
+import { PROPOSABLE_KINDS } from '../staff/queries.ts';
 
 /**
  * The SQL of the identity views and of the checks an analyst's change makes before it goes
@@ -136,7 +137,8 @@ export async function listIdentities(db: Db, filters: IdentityListFilters): Prom
   if (filters.kind) conditions.push(sql`i.kind = ${filters.kind}`);
   if (filters.proposedStaff) {
     conditions.push(
-      sql`i.kind = 'unknown' and i.id in (select identity_id from staff_proposals where status = 'proposed')`,
+      sql`i.kind = any(${sql.param([...PROPOSABLE_KINDS])}::text[])
+          and i.id in (select identity_id from staff_proposals where status = 'proposed')`,
     );
   }
   if (filters.accountRef !== undefined) {

@@ -8,7 +8,7 @@ import { lockIdentityAssignment } from '../identities/clustering-queries.ts';
 import { setIdentityKind } from '../identities/membership.ts';
 import { lockIdentities } from '../identities/queries.ts';
 import { type IdentityView, identityView } from '../identities/views.ts';
-import { decideProposal, proposalOf } from './queries.ts';
+import { decideProposal, PROPOSABLE_KINDS, proposalOf } from './queries.ts';
 
 /**
  * An analyst's answer to a staff proposal. Confirming makes the identity `staff`: it leaves voice
@@ -57,10 +57,10 @@ async function decide(
           : `identity ${identityId} is not proposed as staff (GET /v1/identities?proposed=staff lists those that are)`,
       );
     }
-    if (identity.mergedInto || identity.retiredAt || identity.kind !== 'unknown') {
+    if (identity.mergedInto || identity.retiredAt || !PROPOSABLE_KINDS.includes(identity.kind)) {
       throw new ConflictError(
         `identity ${identityId} is ${identity.mergedInto ? `merged into ${identity.mergedInto}` : identity.retiredAt ? 'retired' : `a ${identity.kind}`}: ` +
-          'only a live unknown voice can be decided as staff',
+          'only a live unknown or customer voice can be decided as staff',
       );
     }
     await decideProposal(tx, identityId, status, { note, actor });

@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import type { Actor } from '../../audit/audit.ts';
 import { type Db, queryRows } from '../../db/client.ts';
-import type { StaffProposalStatus } from '../../db/schema.ts';
+import type { IdentityKind, StaffProposalStatus } from '../../db/schema.ts';
 import type { StaffCall, StaffEvidence } from './rule.ts';
 
 /** The SQL of staff proposals: a voice's recent calls, and the proposals themselves. */
@@ -25,7 +25,14 @@ export async function recentCallsOf(tx: Db, identityId: string, from: number, to
   return rows.map((r) => ({ ...r, speakers: Number(r.speakers) }));
 }
 
-/** The unknown identities of a recording that have never been proposed, with the call's time. */
+/** The kinds of identity staff proposals consider, and decisions take. */
+export const PROPOSABLE_KINDS: readonly IdentityKind[] = ['unknown', 'customer'];
+
+/**
+ * The identities of a recording that may be an agent's and were never proposed, with the call's
+ * time: unknown voices, and customers' (an agent's calls that joined a customer's identity make it a
+ * voice on dozens of accounts, which only confirming it as staff takes out of voice reuse).
+ */
 export async function unproposedIdentitiesOf(
   tx: Db,
   recordingId: string,
@@ -34,7 +41,7 @@ export async function unproposedIdentitiesOf(
     tx,
     sql`select distinct v.identity_id as "identityId", coalesce(r.call_at, r.created_at) as at
         from voiceprints v join identities i on i.id = v.identity_id join recordings r on r.id = v.recording_id
-        where v.recording_id = ${recordingId} and i.kind = 'unknown'
+        where v.recording_id = ${recordingId} and i.kind = any(${sql.param([...PROPOSABLE_KINDS])}::text[])
           and not exists (select 1 from staff_proposals p where p.identity_id = v.identity_id)`,
   );
   return rows.map((r) => ({ identityId: r.identityId, at: new Date(r.at).getTime() }));

@@ -8,7 +8,7 @@ export const STAFF_PROPOSAL_STEP = 'voices.staff-proposals';
 const DAY_MS = 86_400_000;
 
 /**
- * The analysis step that proposes staff: each `unknown` identity of the stored call that was never
+ * The analysis step that proposes staff: each `unknown` or `customer` identity of the stored call that was never
  * proposed (nor rejected) is measured against the rule (rule.ts) over its calls in the window up to
  * this one, and proposed when it meets it. An identity is proposed once; a rejected one never again.
  * @example const steps = [identityStep(settings), staffProposalStep()];
