@@ -260,6 +260,35 @@ describe('POST /v1/watchlist', () => {
     expect(await listingDrift()).toEqual([]);
   });
 
+  it('scores a later call by the newest calibration, though the last check used an older one', async () => {
+    const before = await storeCall(database.db, [{ label: 'speaker_0', unit: callOf(fraudster, 11) }], 'victim-11');
+    await analyseAll(database.db);
+    const [first] = await alerts(`&type=watchlist_hit&recordingId=${before.recordingId}`);
+    expect(first?.evidence[0]?.score).toBeGreaterThan(2);
+    // a newer calibration under which only a near-identical voice is within reach, and nothing
+    // below 0.99998 has a FAR under 1 (score 0)
+    const [{ n } = { n: 0 }] = await queryRows<{ n: number }>(
+      database.db,
+      sql`select count(*)::int as n from voiceprints`,
+    );
+    const model = { similarities: [0.99999, 0.99998], logFars: [-6, -5.9], slope: -1, mean: 0, sd: 0.1 };
+    const [stored] = await queryRows<{ id: string }>(
+      database.db,
+      sql`insert into voice_calibrations (method, voiceprint_count, cohort_size, pair_count, model, created_at)
+          values ('cohort', ${n + 1}, 100, 4950, ${JSON.stringify(model)}::jsonb, now() + interval '1 second')
+          returning id`,
+    );
+    try {
+      const after = await storeCall(database.db, [{ label: 'speaker_0', unit: callOf(fraudster, 12) }], 'victim-12');
+      await analyseAll(database.db);
+      const [hit] = await alerts(`&type=watchlist_hit&recordingId=${after.recordingId}`);
+      // a member of the listed identity is a hit whatever its score: the score is the new calibration's
+      expect(hit?.evidence.map((e) => e.score)).toEqual([0]);
+    } finally {
+      await database.db.execute(sql`delete from voice_calibrations where id = ${stored?.id as string}`);
+    }
+  });
+
   it('raises exactly once when the step is replayed after a failure', async () => {
     const replayed = await storeCall(database.db, [{ label: 'speaker_0', unit: callOf(fraudster, 8) }], 'victim-10');
     let failures = 0;

@@ -38,6 +38,8 @@ export const FAR_FLOOR = 10 ** -SCORE_CAP;
 export type Verdict = 'same' | 'likely' | 'unlikely';
 
 export type Calibration = {
+  /** its row in voice_calibrations; null for the prior while none is stored */
+  id: string | null;
   method: 'cohort' | 'prior';
   /** voiceprints in the database when it was computed */
   voiceprintCount: number;
@@ -104,6 +106,7 @@ export async function calibrationById(db: Db, id: string | null): Promise<Calibr
   const [row] = await db.select().from(voiceCalibrations).where(sql`${voiceCalibrations.id} = ${id}`);
   if (!row) return priorCalibration(0);
   const calibration = fromModel(row.model as unknown as TailModel & { asNorm?: AsNormModel }, {
+    id: row.id,
     method: row.method,
     voiceprintCount: row.voiceprintCount,
     cohortSize: row.cohortSize,
@@ -126,15 +129,15 @@ export async function refreshCalibration(db: Db, counted?: number): Promise<Cali
   const voiceprintCount = counted ?? (await countVoiceprints(db));
   const cohort = await sampleCohort(db, voiceprintCount);
   if (cohort.length < COHORT_MIN) {
-    const prior = priorCalibration(voiceprintCount);
-    await storeCalibration(db, 'prior', voiceprintCount, cohort.length, 0, priorModel());
-    return prior;
+    const id = await storeCalibration(db, 'prior', voiceprintCount, cohort.length, 0, priorModel());
+    return { ...priorCalibration(voiceprintCount), id };
   }
   const matrix = impostorMatrix(cohort);
   const impostors = upperTriangle(matrix, cohort.length);
   const model = { ...tailModel(impostors), asNorm: asNormModel(cohort, matrix) };
-  await storeCalibration(db, 'cohort', voiceprintCount, cohort.length, impostors.length, model);
+  const id = await storeCalibration(db, 'cohort', voiceprintCount, cohort.length, impostors.length, model);
   return fromModel(model, {
+    id,
     method: 'cohort',
     voiceprintCount,
     cohortSize: cohort.length,
@@ -384,7 +387,14 @@ function priorModel(): TailModel {
 }
 
 function priorCalibration(voiceprintCount: number): Calibration {
-  return fromModel(priorModel(), { method: 'prior', voiceprintCount, cohortSize: 0, pairCount: 0, createdAt: null });
+  return fromModel(priorModel(), {
+    id: null,
+    method: 'prior',
+    voiceprintCount,
+    cohortSize: 0,
+    pairCount: 0,
+    createdAt: null,
+  });
 }
 
 /** z with P(Z ≥ z) = p (Acklam's rational approximation of the normal quantile, |error| < 1.2e-9). */
@@ -439,8 +449,13 @@ async function storeCalibration(
   cohortSize: number,
   pairCount: number,
   model: TailModel & { asNorm?: AsNormModel },
-): Promise<void> {
-  await db.insert(voiceCalibrations).values({ method, voiceprintCount, cohortSize, pairCount, model });
+): Promise<string> {
+  const [row] = await db
+    .insert(voiceCalibrations)
+    .values({ method, voiceprintCount, cohortSize, pairCount, model })
+    .returning({ id: voiceCalibrations.id });
+  if (!row) throw new Error('storing a calibration returned no row');
+  return row.id;
 }
 
 function round(value: number): number {

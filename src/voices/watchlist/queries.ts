@@ -179,20 +179,30 @@ const toMatch = (r: MatchRow): WatchlistMatch => ({
  * voiceprints are read from `listed_voiceprints` (listed.ts); a recording an entry was made from is
  * never its hit. One row per (identity, voiceprint), its closest match.
  */
-export async function recordingMatches(tx: Db, recordingId: string, minSimilarity: number): Promise<WatchlistMatch[]> {
-  // one statement, one round trip: the analysis step runs this for every stored recording
-  const rows = await queryRows<MatchRow>(
+export async function recordingMatches(
+  tx: Db,
+  recordingId: string,
+  minSimilarity: number,
+): Promise<{ matches: WatchlistMatch[]; calibrationId: string | null }> {
+  // one statement, one round trip (the analysis step runs this for every stored recording): the
+  // matches, and the newest calibration's id, to tell whether `minSimilarity` came from it
+  const rows = await queryRows<Partial<MatchRow> & { calibrationId: string | null }>(
     tx,
-    sql`(${similarMatchesQuery(recordingId, minSimilarity)}) union all (${memberMatchesQuery(recordingId)})`,
+    sql`select ${newestCalibrationId} as "calibrationId", m.*
+        from (values (1)) as one (x)
+        left join ((${similarMatchesQuery(recordingId, minSimilarity)}) union all (${memberMatchesQuery(recordingId)})) m
+          on true`,
   );
   const found = new Map<string, WatchlistMatch>();
-  for (const match of rows.map(toMatch)) {
+  for (const { calibrationId: _, ...row } of rows) {
+    if (!row.identityId) continue;
+    const match = toMatch(row as MatchRow);
     const key = `${match.identityId}/${match.voiceprintId}`;
     const known = found.get(key);
     if (!known) found.set(key, match);
     else found.set(key, { ...known, member: known.member || match.member });
   }
-  return [...found.values()];
+  return { matches: [...found.values()], calibrationId: rows[0]?.calibrationId ?? null };
 }
 
 /**
@@ -227,19 +237,6 @@ export function similarMatchesQuery(recordingId: string, minSimilarity: number):
                and l.identity_id not in (select e.identity_id from watchlist_entries e
                                          where e.removed_at is null and e.seed_recording_id = ${recordingId})
              order by l.identity_id, f.id, l.embedding <#> f.embedding`;
-}
-
-/**
- * What the check needs before it compares: whether any entry is live (its fast path on a database
- * without a watchlist) and the newest calibration's id, in one statement.
- */
-export async function checkState(tx: Db): Promise<{ anyLive: boolean; calibrationId: string | null }> {
-  const [row] = await queryRows<{ anyLive: boolean; calibrationId: string | null }>(
-    tx,
-    sql`select exists (select 1 from watchlist_entries where removed_at is null) as "anyLive",
-               ${newestCalibrationId} as "calibrationId"`,
-  );
-  return { anyLive: Boolean(row?.anyLive), calibrationId: row?.calibrationId ?? null };
 }
 
 /** A voiceprint of an identity: what a look-back searches from. */

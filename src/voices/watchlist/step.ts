@@ -2,12 +2,15 @@ import { alertSubject, raiseAlerts } from '../../alerts/raise.ts';
 import type { AnalysisStep } from '../../analysis/runner.ts';
 import type { VoiceSettings } from '../../config.ts';
 import type { AlertEvidence } from '../../db/schema.ts';
-import { calibrationById, scoreOf } from '../calibration.ts';
-import { checkState, lockWatchlist, recordingMatches } from './queries.ts';
+import { type Calibration, calibrationById, currentCalibration, scoreOf } from '../calibration.ts';
+import { lockWatchlist, recordingMatches } from './queries.ts';
 import { bestPerVoiceprint } from './watchlist.ts';
 
 /** The step's name in `steps_done`: stable, a renamed step runs again on every event. */
 export const WATCHLIST_STEP = 'voices.watchlist';
+
+/** The calibration of this process's last check (any database: the check compares its id). */
+let lastCalibration: Calibration | null = null;
 
 /**
  * The analysis step that checks a stored recording against the watchlist, after identity
@@ -21,11 +24,17 @@ export function watchlistStep(settings: VoiceSettings): AnalysisStep {
     name: WATCHLIST_STEP,
     async run({ tx, event, log }) {
       await lockWatchlist(tx, 'shared');
-      const state = await checkState(tx);
-      if (!state.anyLive) return;
-      const calibration = await calibrationById(tx, state.calibrationId);
-      const minSimilarity = calibration.similarityAtFar(settings.watchlistFar);
-      const matches = await recordingMatches(tx, event.recordingId, minSimilarity);
+      // the calibration the last check used, which the comparison confirms is still the newest (a
+      // new one is drawn each time the voiceprints grow by half): one round trip, not two
+      let calibration = lastCalibration ?? (await currentCalibration(tx));
+      const threshold = () => calibration.similarityAtFar(settings.watchlistFar);
+      let found = await recordingMatches(tx, event.recordingId, threshold());
+      if (found.calibrationId !== calibration.id) {
+        calibration = await calibrationById(tx, found.calibrationId);
+        found = await recordingMatches(tx, event.recordingId, threshold());
+      }
+      lastCalibration = calibration;
+      const matches = found.matches;
       const byIdentity = new Map<string, { accountRef: string | null; evidence: AlertEvidence[] }>();
       for (const m of matches) {
         const hit = byIdentity.get(m.identityId) ?? { accountRef: m.accountRef, evidence: [] };
