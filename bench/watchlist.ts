@@ -66,7 +66,7 @@ import { currentCalibration, refreshCalibration } from '../src/voices/calibratio
 import {
   lockWatchlist,
   recordingMatches,
-  similarMatchesQuery,
+  watchlistMatchesQuery,
   withinReachOfIdentityQuery,
 } from '../src/voices/watchlist/queries.ts';
 import { watchlistStep } from '../src/voices/watchlist/step.ts';
@@ -502,7 +502,7 @@ async function checkOnce(db: Db, embedding: number[], account: string, step: Ret
   });
 }
 
-/** The plan of the step's comparison query (`similarMatchesQuery`, what `recordingMatches` runs) on a fresh recording. */
+/** The plan of the step's comparison query (`watchlistMatchesQuery`, what `recordingMatches` runs) on a fresh recording. */
 async function comparisonPlan(db: Db, embedding: number[], minSimilarity: number) {
   const recordingId = randomUUID();
   return rolledBack(db, async (tx) => {
@@ -516,7 +516,7 @@ async function comparisonPlan(db: Db, embedding: number[], minSimilarity: number
     );
     const rows = await queryRows<{ 'QUERY PLAN': string }>(
       tx,
-      sql`explain (analyze, buffers, costs off) ${similarMatchesQuery(recordingId, minSimilarity)}`,
+      sql`explain (analyze, buffers, costs off) ${watchlistMatchesQuery(recordingId, minSimilarity)}`,
     );
     return rows.map((r) => r['QUERY PLAN']);
   });

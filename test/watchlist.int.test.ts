@@ -13,7 +13,7 @@ import { withTransaction } from '../src/db/transaction.ts';
 import { createApiKey } from '../src/keys/keys.ts';
 import { createLogger } from '../src/log.ts';
 import {
-  similarMatchesQuery,
+  watchlistMatchesQuery,
   withinReachOfIdentity,
   withinReachOfIdentityQuery,
 } from '../src/voices/watchlist/queries.ts';
@@ -516,7 +516,7 @@ describe('the plans behind the watchlist and the alerts list', () => {
   it('checks a new recording against the listed voices in one pass over listed_voiceprints', async () => {
     const rows = await queryRows<Record<string, string>>(
       database.db,
-      sql`explain ${similarMatchesQuery(fraudCalls[0]?.recordingId as string, 0.5)}`,
+      sql`explain ${watchlistMatchesQuery(fraudCalls[0]?.recordingId as string, 0.5)}`,
     );
     const text = rows.map((r) => Object.values(r).join(' ')).join('\n');
     expect(text).toMatch(/Scan on listed_voiceprints/);

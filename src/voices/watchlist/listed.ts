@@ -3,7 +3,7 @@ import type { Db } from '../../db/client.ts';
 
 /**
  * `listed_voiceprints`: every voiceprint of every listed identity with its embedding, what the check of
- * each new recording compares against (queries.ts, `similarMatchesQuery`). It is derived from
+ * each new recording compares against (queries.ts, `watchlistMatchesQuery`). It is derived from
  * `voiceprints.identity_id` and the live `watchlist_entries`, so each writer of either brings it up
  * to date in its own transaction: membership (membership.ts) for the voiceprints it moves, the
  * watchlist (watchlist.ts, carryEntriesOnMerge) for the identities whose entry it adds, ends or

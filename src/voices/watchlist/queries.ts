@@ -158,18 +158,12 @@ export type WatchlistMatch = {
   voiceprintId: string;
   recordingId: string;
   accountRef: string | null;
+  /** the listed voiceprint it is closest to; null for a member with no listed voiceprint within reach */
   matchedVoiceprintId: string | null;
   similarity: number;
-  /** the voiceprint is a member of the listed identity */
-  member: boolean;
 };
 
 type MatchRow = Omit<WatchlistMatch, 'similarity'> & { similarity: number | string };
-const toMatch = (r: MatchRow): WatchlistMatch => ({
-  ...r,
-  similarity: Number(r.similarity),
-  member: Boolean(r.member),
-});
 
 /**
  * The listed identities a recording's voiceprints match: as members, or at a similarity of at
@@ -189,54 +183,40 @@ export async function recordingMatches(
   const rows = await queryRows<Partial<MatchRow> & { calibrationId: string | null }>(
     tx,
     sql`select ${newestCalibrationId} as "calibrationId", m.*
-        from (values (1)) as one (x)
-        left join ((${similarMatchesQuery(recordingId, minSimilarity)}) union all (${memberMatchesQuery(recordingId)})) m
-          on true`,
+        from (values (1)) as one (x) left join (${watchlistMatchesQuery(recordingId, minSimilarity)}) m on true`,
   );
-  const found = new Map<string, WatchlistMatch>();
-  for (const { calibrationId: _, ...row } of rows) {
-    if (!row.identityId) continue;
-    const match = toMatch(row as MatchRow);
-    const key = `${match.identityId}/${match.voiceprintId}`;
-    const known = found.get(key);
-    if (!known) found.set(key, match);
-    else found.set(key, { ...known, member: known.member || match.member });
-  }
-  return { matches: [...found.values()], calibrationId: rows[0]?.calibrationId ?? null };
+  const matches = rows
+    .filter((r) => r.identityId)
+    .map(({ calibrationId: _, ...r }) => ({ ...(r as MatchRow), similarity: Number(r.similarity) }));
+  return { matches, calibrationId: rows[0]?.calibrationId ?? null };
 }
 
 /**
- * A recording's voiceprints that are members of a listed identity: hits whatever their similarity
- * (their identity may have no other recording yet), but not on the recording an entry was made from.
+ * A recording's matches in one sequential pass over `listed_voiceprints` (tests read its plan): a
+ * listed voiceprint of another recording within reach, or the voiceprint itself when it is a member
+ * of a listed identity (a hit whatever its similarity: its identity may have no other recording
+ * yet; its similarity then is to the identity's centroid). The closest listed voiceprint per
+ * identity and voiceprint of the recording; an identity listed from this very recording is left out.
  */
-function memberMatchesQuery(recordingId: string): SQL {
-  return sql`select v.identity_id as "identityId", v.id as "voiceprintId", v.recording_id as "recordingId",
-                    r.account_ref as "accountRef", null::uuid as "matchedVoiceprintId",
-                    coalesce(1 - (v.embedding <=> i.centroid), 1) as similarity, true as member
-             from voiceprints v join recordings r on r.id = v.recording_id
-             join watchlist_entries e on e.identity_id = v.identity_id and e.removed_at is null
-             join identities i on i.id = v.identity_id
-             where v.recording_id = ${recordingId} and e.seed_recording_id is distinct from v.recording_id`;
-}
-
-/**
- * The listed voiceprints within reach of a recording's voiceprints, the closest per listed identity
- * and voiceprint (tests read its plan: one sequential pass over `listed_voiceprints`).
- */
-export function similarMatchesQuery(recordingId: string, minSimilarity: number): SQL {
-  // embeddings are stored at unit length, so the inner product is the cosine, and cheaper; an
-  // identity listed from this very recording is read once, not probed per row
+export function watchlistMatchesQuery(recordingId: string, minSimilarity: number): SQL {
+  // embeddings are stored at unit length, so the inner product is the cosine, and cheaper; the
+  // identities listed from this recording are read once, not probed per row
   return sql`select distinct on (l.identity_id, f.id)
                     l.identity_id as "identityId", f.id as "voiceprintId", f.recording_id as "recordingId",
-                    r.account_ref as "accountRef", l.voiceprint_id as "matchedVoiceprintId",
-                    -(l.embedding <#> f.embedding) as similarity, false as member
+                    r.account_ref as "accountRef",
+                    case when l.voiceprint_id = f.id then null else l.voiceprint_id end as "matchedVoiceprintId",
+                    case when l.voiceprint_id = f.id
+                         then coalesce((select 1 - (f.embedding <=> i.centroid) from identities i where i.id = l.identity_id), 1)
+                         else -(l.embedding <#> f.embedding) end as similarity
              from voiceprints f
              join recordings r on r.id = f.recording_id
-             join listed_voiceprints l on l.recording_id <> f.recording_id
-             where f.recording_id = ${recordingId} and (l.embedding <#> f.embedding) <= ${-minSimilarity}
+             join listed_voiceprints l
+               on l.voiceprint_id = f.id
+                  or (l.recording_id <> f.recording_id and (l.embedding <#> f.embedding) <= ${-minSimilarity})
+             where f.recording_id = ${recordingId}
                and l.identity_id not in (select e.identity_id from watchlist_entries e
                                          where e.removed_at is null and e.seed_recording_id = ${recordingId})
-             order by l.identity_id, f.id, l.embedding <#> f.embedding`;
+             order by l.identity_id, f.id, l.voiceprint_id = f.id, l.embedding <#> f.embedding`;
 }
 
 /** A voiceprint of an identity: what a look-back searches from. */
