@@ -277,6 +277,7 @@ export function voiceReuseScores(input: {
   alerts: readonly AlertRow[];
   truth: IdentityTruth;
   calls: readonly CorpusCall[];
+  loaded: readonly LoadedVoiceprint[];
   rule: { accounts: number; days: number };
 }) {
   const fraudCalls = new Map<string, { accountRef: string; at: number }[]>();
@@ -309,6 +310,23 @@ export function voiceReuseScores(input: {
     });
   }
   const recalled = reusing.filter((id) => found.has(id)).length;
+  // the same alerts judged by what they show: the voiceprints of their evidence, mostly one fraudster's
+  const byId = new Map(input.loaded.map((vp) => [vp.id, vp]));
+  const foundByEvidence = new Set<string>();
+  let rightByEvidence = 0;
+  for (const alert of live) {
+    const shown = alert.evidence.flatMap((e) => {
+      const vp = e.voiceprintId ? byId.get(e.voiceprintId) : undefined;
+      return vp ? [vp] : [];
+    });
+    const counts = new Map<string, number>();
+    for (const vp of shown)
+      counts.set(`${vp.role}/${vp.speakerId}`, (counts.get(`${vp.role}/${vp.speakerId}`) ?? 0) + 1);
+    const [top, n] = [...counts].sort((a, b) => b[1] - a[1])[0] ?? ['', 0];
+    if (!top.startsWith('fraudster/') || n * 2 <= shown.length) continue;
+    rightByEvidence++;
+    foundByEvidence.add(top.slice('fraudster/'.length));
+  }
   const missed = reusing
     .filter((id) => !found.has(id))
     .map((id) => {
@@ -344,6 +362,16 @@ export function voiceReuseScores(input: {
     recall: round(reusing.length ? recalled / reusing.length : 0),
     /** the reusing fraudsters no alert found, with the identity holding most of their calls */
     missed,
+    /**
+     * Not the targets' reading: each alert judged by the voiceprints its evidence shows (right when
+     * more than half are one fraudster's), whoever else its identity holds
+     */
+    byEvidence: {
+      truePositives: rightByEvidence,
+      precision: round(live.length ? rightByEvidence / live.length : 1),
+      found: reusing.filter((id) => foundByEvidence.has(id)).length,
+      recall: round(reusing.length ? reusing.filter((id) => foundByEvidence.has(id)).length / reusing.length : 0),
+    },
   };
 }
 

@@ -131,6 +131,7 @@ export async function runVoicesEval(database: Database, options: VoicesEvalOptio
     alerts: await alertsOfType(db, 'voice_reuse'),
     truth: truthNow,
     calls: corpus.calls,
+    loaded,
     rule: { accounts: options.settings.voiceReuseAccounts, days: options.settings.voiceReuseDays },
   });
   progress(
