@@ -36,9 +36,10 @@ describe('identity rules: joining a centroid', () => {
     expect(joinsCentroid({ similarity: between, kind: 'unknown' }, between - lead, ONLINE_MARGIN_JOIN)).toBe(false);
   });
 
-  it('takes agents (staff) only at JOIN_SIMILARITY', () => {
+  it('takes agents (staff) and fraudsters only at JOIN_SIMILARITY', () => {
     expect(joinsCentroid({ similarity: below, kind: 'staff' }, 0, rule)).toBe(false);
-    expect(joinsCentroid({ similarity: below, kind: 'fraudster' }, 0, rule)).toBe(true);
+    expect(joinsCentroid({ similarity: below, kind: 'fraudster' }, 0, rule)).toBe(false);
+    expect(joinsCentroid({ similarity: below, kind: 'customer' }, 0, rule)).toBe(true);
   });
 });
 

@@ -40,13 +40,18 @@ export type AssignmentOutcome = 'kept' | 'joined' | 'extended' | 'seeded' | 'bor
 
 type Neighbour = ClusterPoint & { similarity: number };
 
+/** The kinds of identity a voiceprint joins by centroid only at JOIN_SIMILARITY (joinsCentroid). */
+export const CLEAR_MATCH_KINDS: readonly IdentityKind[] = ['staff', 'fraudster'];
+
 /**
  * Whether a voiceprint joins the identity of its most similar centroid (`best`), given the next most
  * similar centroid's similarity (`runnerUp`, null when there is none): at JOIN_SIMILARITY, or at
  * `rule.similarity` with a lead of `rule.margin` over the runner-up (ONLINE_MARGIN_JOIN,
- * BATCH_MARGIN_JOIN) — never below JOIN_SIMILARITY into a `staff` identity: an agent's centroid,
- * drawn from calls on every account, sits close to many customers, and a customer's call placed
- * there drops out of search (staff are excluded), so agents take only clear matches.
+ * BATCH_MARGIN_JOIN) — never below JOIN_SIMILARITY into a `staff` or a `fraudster` identity
+ * (CLEAR_MATCH_KINDS). An agent's centroid, drawn from calls on every account, sits close to many
+ * customers, and a customer's call placed there drops out of search (staff are excluded); a
+ * customer's call placed in a fraudster's identity makes every later call of that customer a
+ * watchlist hit as a member, when the identity is listed. Both take only clear matches.
  */
 export function joinsCentroid(
   best: { similarity: number; kind: IdentityKind },
@@ -54,7 +59,7 @@ export function joinsCentroid(
   rule: MarginJoin,
 ): boolean {
   if (best.similarity >= JOIN_SIMILARITY) return true;
-  if (best.kind === 'staff' || runnerUp === null) return false;
+  if (CLEAR_MATCH_KINDS.includes(best.kind) || runnerUp === null) return false;
   return best.similarity >= rule.similarity && best.similarity - runnerUp >= rule.margin;
 }
 
