@@ -154,6 +154,32 @@ describe(`voice reuse on ${engine}`, () => {
     expect(await reuseAlerts(identityId)).toHaveLength(1);
   });
 
+  it('raises nothing for an identity that holds three people, one on each account (no call the voice of another)', async () => {
+    const voiceprintIds: string[] = [];
+    for (const [i, day] of [0, 5, 10].entries()) {
+      const { ids } = await storeCall(
+        database.db,
+        [{ label: 'speaker_0', unit: callOf(person(51, `chained-${i}`), 0) }],
+        `chained-${i}`,
+        { callAt: at(day) },
+      );
+      voiceprintIds.push(ids.speaker_0 as string);
+    }
+    await database.db.execute(sql`update recording_events set status = 'done'`);
+    const identityId = await withTransaction(database.db, (tx) =>
+      createIdentity(tx, {
+        kind: 'unknown',
+        origin: 'recluster',
+        voiceprintIds,
+        assignedBy: 'recluster',
+        action: 'created',
+        actor: SYSTEM_ACTOR,
+      }),
+    );
+    expect(await scanVoiceReuse(database.db, DEFAULT_VOICE_SETTINGS, [identityId])).toEqual([]);
+    expect(await reuseAlerts(identityId)).toHaveLength(0);
+  });
+
   it('raises nothing for the same voice on 3 accounts whose calls are more than 30 days apart', async () => {
     const traveller = person(51, 'traveller');
     const first = await storeCall(database.db, [{ label: 'speaker_0', unit: callOf(traveller, 0) }], 'home-0', {

@@ -10,32 +10,55 @@ const call = (day: number, accountRef: string, id = `${accountRef}@${day}`): Voi
   accountRef,
   at: day * DAY,
   similarity: 0.9,
+  sameVoice: [],
 });
+/** Calls of one voice: each the same voice as every other. */
+const oneVoice = (calls: VoiceCall[]): VoiceCall[] =>
+  calls.map((c) => ({ ...c, sameVoice: calls.filter((o) => o !== c).map((o) => o.voiceprintId) }));
 const rule = { accounts: 3, days: 30 };
 const ids = (calls: VoiceCall[]) => calls.map((c) => c.recordingId);
+const windows = (calls: VoiceCall[], around?: number) => reuseWindows(oneVoice(calls), rule, around);
 
 describe('reuseWindows', () => {
   it('finds 3 accounts within 30 days, and only the calls of such windows', () => {
     const calls = [call(0, 'a'), call(100, 'x'), call(110, 'b'), call(120, 'c'), call(125, 'b')];
-    expect(ids(reuseWindows(calls, rule))).toEqual(['r-x@100', 'r-b@110', 'r-c@120', 'r-b@125']);
+    expect(ids(windows(calls))).toEqual(['r-x@100', 'r-b@110', 'r-c@120', 'r-b@125']);
   });
 
   it('counts accounts, not calls: one account called often is no reuse', () => {
     const calls = Array.from({ length: 20 }, (_, i) => call(i, 'a'));
-    expect(reuseWindows(calls, rule)).toEqual([]);
-    expect(reuseWindows([...calls, call(5, 'b')], rule)).toEqual([]);
+    expect(windows(calls)).toEqual([]);
+    expect(windows([...calls, call(5, 'b')])).toEqual([]);
   });
 
   it('takes exactly 30 days as within, and 30 days and a moment as not', () => {
-    expect(reuseWindows([call(0, 'a'), call(15, 'b'), call(30, 'c')], rule)).toHaveLength(3);
+    expect(windows([call(0, 'a'), call(15, 'b'), call(30, 'c')])).toHaveLength(3);
     const late = { ...call(30, 'c'), at: 30 * DAY + 1 };
-    expect(reuseWindows([call(0, 'a'), call(15, 'b'), late], rule)).toEqual([]);
+    expect(windows([call(0, 'a'), call(15, 'b'), late])).toEqual([]);
+  });
+
+  it('needs one call that is the same voice as a call on each other account, not a chain through the identity', () => {
+    const [a, b, c] = [call(0, 'a'), call(5, 'b'), call(10, 'c')] as [VoiceCall, VoiceCall, VoiceCall];
+    // a is b's voice and b is c's, but a is not c's: three people the identity chained together
+    const chain = [
+      { ...a, sameVoice: [b.voiceprintId] },
+      { ...b, sameVoice: [a.voiceprintId, c.voiceprintId] },
+      { ...c, sameVoice: [b.voiceprintId] },
+    ];
+    // b is the same voice as a call on each of the others: one voice on 3 accounts
+    expect(ids(reuseWindows(chain, rule))).toEqual(['r-a@0', 'r-b@5', 'r-c@10']);
+    const pairs = [{ ...a, sameVoice: [b.voiceprintId] }, { ...b, sameVoice: [a.voiceprintId] }, c];
+    expect(reuseWindows(pairs, rule)).toEqual([]);
+    // the alert shows the call that links them and the calls it links, not the window's others
+    const d = { ...call(7, 'a', 'a-noisy'), sameVoice: [] };
+    const hub = { ...call(3, 'd'), sameVoice: [a.voiceprintId, b.voiceprintId, c.voiceprintId] };
+    expect(ids(reuseWindows([a, b, c, d, hub], rule))).toEqual(['r-a@0', 'r-d@3', 'r-b@5', 'r-c@10']);
   });
 
   it('with `around`, only windows holding that time', () => {
     const calls = [call(0, 'a'), call(10, 'b'), call(20, 'c'), call(200, 'd')];
-    expect(reuseWindows(calls, rule, 200 * DAY)).toEqual([]);
-    expect(ids(reuseWindows(calls, rule, 20 * DAY))).toEqual(['r-a@0', 'r-b@10', 'r-c@20']);
+    expect(windows(calls, 200 * DAY)).toEqual([]);
+    expect(ids(windows(calls, 20 * DAY))).toEqual(['r-a@0', 'r-b@10', 'r-c@20']);
   });
 });
 

@@ -75,8 +75,11 @@ export function scoreOf(far: number): number {
   return Math.round(Math.min(SCORE_CAP, -Math.log10(Math.max(far, FAR_FLOOR))) * 1000) / 1000;
 }
 
+/** The false-accept rate at or below which two voiceprints are the `same` voice. */
+export const SAME_VOICE_FAR = 0.001;
+
 export function verdictOf(far: number): Verdict {
-  if (far <= 0.001) return 'same';
+  if (far <= SAME_VOICE_FAR) return 'same';
   if (far <= 0.01) return 'likely';
   return 'unlikely';
 }

@@ -20,13 +20,19 @@ export async function identitiesOfRecording(tx: Db, recordingId: string): Promis
 
 /**
  * An identity's calls on an account, between `from` and `to` (ms; the whole history when absent),
- * over `voiceprints_identity_idx`, each with its voiceprint's similarity to the identity's centroid.
+ * over `voiceprints_identity_idx`, each with its voiceprint's similarity to the identity's centroid
+ * and the voiceprints of the others (of other recordings) at a similarity of at least
+ * `sameVoiceSimilarity` to it: the same voice, call to call, not only through the identity. With
+ * `comparedRecordingId`, only that recording's calls are compared with the others (the rest get
+ * none): a new call's step compares n pairs, not n².
  */
 export async function callsOfIdentity(
   tx: Db,
   identityId: string,
-  range?: { from: number; to: number },
+  sameVoiceSimilarity: number,
+  options: { range?: { from: number; to: number } | undefined; comparedRecordingId?: string | undefined } = {},
 ): Promise<VoiceCall[]> {
+  const { range, comparedRecordingId } = options;
   const at = sql`coalesce(r.call_at, r.created_at)`;
   const within = range
     ? sql`and ${at} between ${new Date(range.from).toISOString()}::timestamptz and ${new Date(range.to).toISOString()}::timestamptz`
@@ -37,12 +43,24 @@ export async function callsOfIdentity(
     accountRef: string;
     at: Date | string;
     similarity: number | string | null;
+    sameVoice: string[];
   }>(
     tx,
-    sql`select v.id as "voiceprintId", v.recording_id as "recordingId", r.account_ref as "accountRef", ${at} as at,
-               1 - (v.embedding <=> i.centroid) as similarity
-        from voiceprints v join recordings r on r.id = v.recording_id join identities i on i.id = v.identity_id
-        where v.identity_id = ${identityId} and r.account_ref is not null ${within}`,
+    // embeddings are stored at unit length: the inner product is the cosine
+    sql`with calls as materialized (
+          select v.id, v.recording_id, r.account_ref, ${at} as at, v.embedding,
+                 1 - (v.embedding <=> i.centroid) as similarity
+          from voiceprints v join recordings r on r.id = v.recording_id join identities i on i.id = v.identity_id
+          where v.identity_id = ${identityId} and r.account_ref is not null ${within}
+        )
+        select c.id as "voiceprintId", c.recording_id as "recordingId", c.account_ref as "accountRef", c.at,
+               c.similarity,
+               case when ${comparedRecordingId ?? null}::uuid is null or c.recording_id = ${comparedRecordingId ?? null}::uuid
+                    then array(select d.id::text from calls d
+                               where d.recording_id <> c.recording_id
+                                 and (d.embedding <#> c.embedding) <= ${-sameVoiceSimilarity})
+                    else '{}'::text[] end as "sameVoice"
+        from calls c`,
   );
   return rows.map((r) => ({ ...r, at: new Date(r.at).getTime(), similarity: Number(r.similarity ?? 1) }));
 }

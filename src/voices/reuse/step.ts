@@ -3,7 +3,7 @@ import type { AnalysisStep } from '../../analysis/runner.ts';
 import type { VoiceSettings } from '../../config.ts';
 import type { Db } from '../../db/client.ts';
 import type { Logger } from '../../log.ts';
-import { type Calibration, currentCalibration, scoreOf } from '../calibration.ts';
+import { type Calibration, currentCalibration, SAME_VOICE_FAR, scoreOf } from '../calibration.ts';
 import { callsOfIdentity, identitiesOfRecording } from './queries.ts';
 import { reuseWindows } from './windows.ts';
 
@@ -15,7 +15,8 @@ const DAY_MS = 86_400_000;
 /**
  * The analysis step that raises `voice_reuse` when a stored call makes its voice — an identity
  * that is not `staff` — heard on ≥ VOXTRACE_VOICE_REUSE_ACCOUNTS accounts among calls within
- * VOXTRACE_VOICE_REUSE_DAYS of each other. Only windows that hold the new call are looked at (the
+ * VOXTRACE_VOICE_REUSE_DAYS of each other, one of them the same voice as a call on each of the
+ * others (windows.ts). Only windows that hold the new call are looked at (the
  * calls within that many days either side of it); the alert's recordings are those windows'
  * calls, and a later call that extends the pattern adds to the same live alert.
  * @example const steps = [identityStep(settings), voiceReuseStep(settings)];
@@ -29,7 +30,8 @@ export function voiceReuseStep(settings: VoiceSettings): AnalysisStep {
       if (candidates.length === 0) return;
       const calibration = await currentCalibration(tx);
       for (const identity of candidates) {
-        await checkVoiceReuse(tx, settings, calibration, identity.identityId, identity.at, log);
+        const around = { at: identity.at, recordingId: event.recordingId };
+        await checkVoiceReuse(tx, settings, calibration, identity.identityId, around, log);
       }
     },
   };
@@ -37,21 +39,26 @@ export function voiceReuseStep(settings: VoiceSettings): AnalysisStep {
 
 /**
  * Raises (or adds to) the `voice_reuse` alert of one identity when its calls form a reuse window —
- * around the time `around` when given, anywhere in its history otherwise. Returns whether one did.
+ * around a new call (`around`: its time and recording) when given, its calls the ones whose voice
+ * is compared with the others (O(n), as every stored call pays it); anywhere in its history
+ * otherwise, every call compared with every other (O(n²), for reclustering). Returns whether one did.
  */
 export async function checkVoiceReuse(
   tx: Db,
   settings: VoiceSettings,
   calibration: Calibration,
   identityId: string,
-  around: number | undefined,
+  around: { at: number; recordingId: string } | undefined,
   log?: Logger,
 ): Promise<boolean> {
   const reach = settings.voiceReuseDays * DAY_MS;
-  const range = around === undefined ? undefined : { from: around - reach, to: around + reach };
-  const calls = await callsOfIdentity(tx, identityId, range);
+  const range = around === undefined ? undefined : { from: around.at - reach, to: around.at + reach };
+  const calls = await callsOfIdentity(tx, identityId, calibration.similarityAtFar(SAME_VOICE_FAR), {
+    range,
+    comparedRecordingId: around?.recordingId,
+  });
   const rule = { accounts: settings.voiceReuseAccounts, days: settings.voiceReuseDays };
-  const triggering = reuseWindows(calls, rule, around);
+  const triggering = reuseWindows(calls, rule, around?.at);
   if (triggering.length === 0) return false;
   const raised = await raiseAlert(tx, {
     type: 'voice_reuse',

@@ -1,6 +1,10 @@
 /**
  * Voice reuse (CONVENTIONS "Voices API"): one voice heard on at least `accounts` distinct accounts
- * among calls whose times lie within `days` of each other. Pure: the calls come from queries.ts.
+ * among calls whose times lie within `days` of each other — the same voice call to call: one call
+ * of the window is the same voice (FAR ≤ SAME_VOICE_FAR) as a call on each of the other accounts.
+ * An identity alone is not enough: one that has taken in two or three people's calls (each joined
+ * its centroid, none another's call) is one voice on as many accounts only by that chain. Pure:
+ * the calls come from queries.ts.
  */
 
 export type VoiceCall = {
@@ -10,6 +14,8 @@ export type VoiceCall = {
   /** the call's time (`call_at`, else when it was stored), ms since the epoch */
   at: number;
   similarity: number;
+  /** the voiceprints of the identity's other calls that are the same voice as this one */
+  sameVoice: readonly string[];
 };
 
 const DAY_MS = 86_400_000;
@@ -39,7 +45,7 @@ export function reuseWindows(
     }
     const covers = around === undefined || (first.at <= around && around <= first.at + width);
     if (covers && inWindow.size >= rule.accounts) {
-      for (let i = start; i < end; i++) chosen.add(i);
+      for (const i of corroborated(sorted, start, end, rule.accounts)) chosen.add(i);
     }
     const leaving = first.accountRef;
     const left = (inWindow.get(leaving) ?? 1) - 1;
@@ -47,4 +53,31 @@ export function reuseWindows(
     else inWindow.set(leaving, left);
   }
   return [...chosen].sort((a, b) => a - b).map((i) => sorted[i] as VoiceCall);
+}
+
+/**
+ * The calls of the window [start, end) that show one voice on `accounts` accounts: the call that is
+ * the same voice as calls on the most other accounts, with those calls; none when even that one
+ * reaches fewer accounts.
+ */
+function corroborated(sorted: readonly VoiceCall[], start: number, end: number, accounts: number): number[] {
+  let best: number[] = [];
+  let bestAccounts = 0;
+  for (let hub = start; hub < end; hub++) {
+    const call = sorted[hub] as VoiceCall;
+    const same = new Set(call.sameVoice);
+    const linked = [hub];
+    const reached = new Set([call.accountRef]);
+    for (let other = start; other < end; other++) {
+      const candidate = sorted[other] as VoiceCall;
+      if (other === hub || !same.has(candidate.voiceprintId)) continue;
+      linked.push(other);
+      reached.add(candidate.accountRef);
+    }
+    if (reached.size > bestAccounts) {
+      best = linked;
+      bestAccounts = reached.size;
+    }
+  }
+  return bestAccounts >= accounts ? best : [];
 }
