@@ -16,9 +16,10 @@ const DAY_MS = 86_400_000;
  * The analysis step that raises `voice_reuse` when a stored call makes its voice — an identity
  * that is not `staff` — heard on ≥ VOXTRACE_VOICE_REUSE_ACCOUNTS accounts among calls within
  * VOXTRACE_VOICE_REUSE_DAYS of each other, one of them the same voice as a call on each of the
- * others (windows.ts). Only windows that hold the new call are looked at (the
- * calls within that many days either side of it); the alert's recordings are those windows'
- * calls, and a later call that extends the pattern adds to the same live alert.
+ * others (windows.ts). Only windows that hold the new call are looked at (the calls within that
+ * many days either side of it), the new call the one compared with the others; the alert's
+ * recordings are that call and the calls it is the same voice as, and a later call that extends
+ * the pattern adds to the same live alert.
  * @example const steps = [identityStep(settings), voiceReuseStep(settings)];
  */
 export function voiceReuseStep(settings: VoiceSettings): AnalysisStep {
