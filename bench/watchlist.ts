@@ -65,6 +65,7 @@ import { createVoiceModel, randomStream } from '../src/standin/voices.ts';
 import { currentCalibration, refreshCalibration } from '../src/voices/calibration.ts';
 import {
   lockWatchlist,
+  memberEmbeddings,
   recordingMatches,
   watchlistMatchesQuery,
   withinReachOfIdentityQuery,
@@ -820,15 +821,7 @@ async function passPlan(db: Db, p: Population, voice: Voice, threshold: number) 
   if (voice.identity < 0) return null;
   const identityId = uuidAt(p.identityIds, voice.identity);
   return rolledBack(db, async (tx) => {
-    const members = await queryRows<{ embedding: string }>(
-      tx,
-      sql`select embedding::text as embedding from voiceprints where identity_id = ${identityId}`,
-    );
-    const query = withinReachOfIdentityQuery(
-      identityId,
-      members.map((m) => m.embedding),
-      threshold,
-    );
+    const query = withinReachOfIdentityQuery(identityId, await memberEmbeddings(tx, identityId), threshold);
     const [row] = await queryRows<{ 'QUERY PLAN': unknown }>(tx, sql`explain (analyze, format json) ${query}`);
     const [top] = (row?.['QUERY PLAN'] ?? []) as { Plan: PlanNode; 'Execution Time': number }[];
     const nodes: PlanNode[] = [];

@@ -93,6 +93,31 @@ afterAll(async () => {
   await database?.close();
 });
 
+/**
+ * Three calls (`unitOf(i)`, on accounts `${name}-0..2`, days 0, 5 and 10) put into one identity as
+ * reclustering would: formed from calls whose analysis is done, so no step saw them together.
+ */
+async function reclusteredIdentity(name: string, unitOf: (i: number) => number[]): Promise<string> {
+  const voiceprintIds: string[] = [];
+  for (const [i, day] of [0, 5, 10].entries()) {
+    const { ids } = await storeCall(database.db, [{ label: 'speaker_0', unit: unitOf(i) }], `${name}-${i}`, {
+      callAt: at(day),
+    });
+    voiceprintIds.push(ids.speaker_0 as string);
+  }
+  await database.db.execute(sql`update recording_events set status = 'done'`);
+  return withTransaction(database.db, (tx) =>
+    createIdentity(tx, {
+      kind: 'unknown',
+      origin: 'recluster',
+      voiceprintIds,
+      assignedBy: 'recluster',
+      action: 'created',
+      actor: SYSTEM_ACTOR,
+    }),
+  );
+}
+
 describe(`voice reuse on ${engine}`, () => {
   it('raises voice_reuse for one voice on 3 accounts within 30 days, and adds a later call to the same alert', async () => {
     const fraudster = person(51, 'fraudster');
@@ -126,25 +151,7 @@ describe(`voice reuse on ${engine}`, () => {
 
   it('after reclustering, finds reuse in an identity no step saw whole (scanVoiceReuse)', async () => {
     const voice = person(51, 'scattered');
-    const voiceprintIds: string[] = [];
-    for (const [i, day] of [0, 5, 10].entries()) {
-      const { ids } = await storeCall(database.db, [{ label: 'speaker_0', unit: callOf(voice, i) }], `scattered-${i}`, {
-        callAt: at(day),
-      });
-      voiceprintIds.push(ids.speaker_0 as string);
-    }
-    // as reclustering would: one identity formed from calls whose analysis is done
-    await database.db.execute(sql`update recording_events set status = 'done'`);
-    const identityId = await withTransaction(database.db, (tx) =>
-      createIdentity(tx, {
-        kind: 'unknown',
-        origin: 'recluster',
-        voiceprintIds,
-        assignedBy: 'recluster',
-        action: 'created',
-        actor: SYSTEM_ACTOR,
-      }),
-    );
+    const identityId = await reclusteredIdentity('scattered', (i) => callOf(voice, i));
     expect(await reuseAlerts(identityId)).toHaveLength(0);
     expect(await scanVoiceReuse(database.db, DEFAULT_VOICE_SETTINGS, [identityId])).toEqual([identityId]);
     const [alert] = await reuseAlerts(identityId);
@@ -155,27 +162,7 @@ describe(`voice reuse on ${engine}`, () => {
   });
 
   it('raises nothing for an identity that holds three people, one on each account (no call the voice of another)', async () => {
-    const voiceprintIds: string[] = [];
-    for (const [i, day] of [0, 5, 10].entries()) {
-      const { ids } = await storeCall(
-        database.db,
-        [{ label: 'speaker_0', unit: callOf(person(51, `chained-${i}`), 0) }],
-        `chained-${i}`,
-        { callAt: at(day) },
-      );
-      voiceprintIds.push(ids.speaker_0 as string);
-    }
-    await database.db.execute(sql`update recording_events set status = 'done'`);
-    const identityId = await withTransaction(database.db, (tx) =>
-      createIdentity(tx, {
-        kind: 'unknown',
-        origin: 'recluster',
-        voiceprintIds,
-        assignedBy: 'recluster',
-        action: 'created',
-        actor: SYSTEM_ACTOR,
-      }),
-    );
+    const identityId = await reclusteredIdentity('chained', (i) => callOf(person(51, `chained-${i}`), 0));
     expect(await scanVoiceReuse(database.db, DEFAULT_VOICE_SETTINGS, [identityId])).toEqual([]);
     expect(await reuseAlerts(identityId)).toHaveLength(0);
   });

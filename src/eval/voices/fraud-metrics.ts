@@ -16,6 +16,25 @@ type Assignments = Map<string, { identityId: string | null; kind: string | null 
 /** Who an identity's voiceprints mostly are: the speaker holding more than half of them, or null. */
 export type Majority = { role: Role; speakerId: string; share: number; size: number };
 
+/** Who more than half of these voiceprints are (one role and speaker), or null when nobody is. */
+export function majority(voiceprints: readonly LoadedVoiceprint[]): Majority | null {
+  const counts = new Map<string, { role: Role; speakerId: string; n: number }>();
+  for (const vp of voiceprints) {
+    const key = `${vp.role}/${vp.speakerId}`;
+    const c = counts.get(key) ?? { role: vp.role, speakerId: vp.speakerId, n: 0 };
+    c.n++;
+    counts.set(key, c);
+  }
+  const top = [...counts.values()].sort((a, b) => b.n - a.n)[0];
+  if (!top || top.n * 2 <= voiceprints.length) return null;
+  return {
+    role: top.role,
+    speakerId: top.speakerId,
+    share: round(top.n / voiceprints.length),
+    size: voiceprints.length,
+  };
+}
+
 /**
  * The truth about identities: their members by identity (`assignments` of the loaded voiceprints),
  * with merged identities followed to the one they went into.
@@ -41,19 +60,7 @@ export function identityTruth(
     return id;
   };
   const membersOf = (identityId: string) => members.get(resolve(identityId)) ?? [];
-  const majorityOf = (identityId: string): Majority | null => {
-    const list = membersOf(identityId);
-    const counts = new Map<string, { role: Role; speakerId: string; n: number }>();
-    for (const vp of list) {
-      const key = `${vp.role}/${vp.speakerId}`;
-      const c = counts.get(key) ?? { role: vp.role, speakerId: vp.speakerId, n: 0 };
-      c.n++;
-      counts.set(key, c);
-    }
-    const top = [...counts.values()].sort((a, b) => b.n - a.n)[0];
-    if (!top || top.n * 2 <= list.length) return null;
-    return { role: top.role, speakerId: top.speakerId, share: round(top.n / list.length), size: list.length };
-  };
+  const majorityOf = (identityId: string): Majority | null => majority(membersOf(identityId));
   /** who an identity's voiceprints are, largest share first (at most `top`) */
   const compositionOf = (identityId: string, top = 4) => {
     const counts = new Map<string, number>();
@@ -319,13 +326,10 @@ export function voiceReuseScores(input: {
       const vp = e.voiceprintId ? byId.get(e.voiceprintId) : undefined;
       return vp ? [vp] : [];
     });
-    const counts = new Map<string, number>();
-    for (const vp of shown)
-      counts.set(`${vp.role}/${vp.speakerId}`, (counts.get(`${vp.role}/${vp.speakerId}`) ?? 0) + 1);
-    const [top, n] = [...counts].sort((a, b) => b[1] - a[1])[0] ?? ['', 0];
-    if (!top.startsWith('fraudster/') || n * 2 <= shown.length) continue;
+    const m = majority(shown);
+    if (m?.role !== 'fraudster') continue;
     rightByEvidence++;
-    foundByEvidence.add(top.slice('fraudster/'.length));
+    foundByEvidence.add(m.speakerId);
   }
   const missed = reusing
     .filter((id) => !found.has(id))

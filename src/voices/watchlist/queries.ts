@@ -264,24 +264,23 @@ export async function withinReachOfIdentity(
   identityId: string,
   minSimilarity: number,
 ): Promise<{ near: NearVoiceprint[]; compared: number }> {
-  const members = await queryRows<{ embedding: string }>(
-    tx,
-    sql`select embedding::text as embedding from voiceprints where identity_id = ${identityId}`,
-  );
+  const members = await memberEmbeddings(tx, identityId);
   const [count] = await queryRows<{ n: number }>(
     tx,
     sql`select count(*)::int as n from voiceprints where identity_id is distinct from ${identityId}`,
   );
   if (members.length === 0) return { near: [], compared: count?.n ?? 0 };
-  const rows = await queryRows<NearRow>(
-    tx,
-    withinReachOfIdentityQuery(
-      identityId,
-      members.map((m) => m.embedding),
-      minSimilarity,
-    ),
-  );
+  const rows = await queryRows<NearRow>(tx, withinReachOfIdentityQuery(identityId, members, minSimilarity));
   return { near: rows.map(toNear), compared: count?.n ?? 0 };
+}
+
+/** The embeddings of an identity's voiceprints, in pgvector's text form: the look-back's constants. */
+export async function memberEmbeddings(tx: Db, identityId: string): Promise<string[]> {
+  const rows = await queryRows<{ embedding: string }>(
+    tx,
+    sql`select embedding::text as embedding from voiceprints where identity_id = ${identityId}`,
+  );
+  return rows.map((r) => r.embedding);
 }
 
 /**

@@ -2,9 +2,9 @@ import { alertSubject, raiseAlerts } from '../../alerts/raise.ts';
 import type { AnalysisStep } from '../../analysis/runner.ts';
 import type { VoiceSettings } from '../../config.ts';
 import type { AlertEvidence } from '../../db/schema.ts';
-import { type Calibration, calibrationById, currentCalibration, scoreOf } from '../calibration.ts';
+import { type Calibration, calibrationById, currentCalibration } from '../calibration.ts';
 import { lockWatchlist, recordingMatches } from './queries.ts';
-import { bestPerVoiceprint } from './watchlist.ts';
+import { bestPerVoiceprint, hitEvidence } from './watchlist.ts';
 
 /** The step's name in `steps_done`: stable, a renamed step runs again on every event. */
 export const WATCHLIST_STEP = 'voices.watchlist';
@@ -38,13 +38,7 @@ export function watchlistStep(settings: VoiceSettings): AnalysisStep {
       const byIdentity = new Map<string, { accountRef: string | null; evidence: AlertEvidence[] }>();
       for (const m of matches) {
         const hit = byIdentity.get(m.identityId) ?? { accountRef: m.accountRef, evidence: [] };
-        hit.evidence.push({
-          voiceprintId: m.voiceprintId,
-          recordingId: m.recordingId,
-          similarity: Math.round(m.similarity * 1e6) / 1e6,
-          score: scoreOf(calibration.far(m.similarity)),
-          ...(m.matchedVoiceprintId ? { matchedVoiceprintId: m.matchedVoiceprintId } : {}),
-        });
+        hit.evidence.push(hitEvidence(calibration, m.voiceprintId, m.recordingId, m.similarity, m.matchedVoiceprintId));
         byIdentity.set(m.identityId, hit);
       }
       const raised = await raiseAlerts(

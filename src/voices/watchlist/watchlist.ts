@@ -168,22 +168,15 @@ export async function runLookBack(
     hits.set(recordingId, hit);
   };
   for (const m of members) {
-    add(m.recordingId, m.accountRef, {
-      voiceprintId: m.id,
-      recordingId: m.recordingId,
-      similarity: round(m.similarityToCentroid),
-      score: scoreOf(calibration.far(m.similarityToCentroid)),
-    });
+    add(m.recordingId, m.accountRef, hitEvidence(calibration, m.id, m.recordingId, m.similarityToCentroid));
   }
   const { near, compared } = await withinReachOfIdentity(tx, identityId, minSimilarity);
   for (const n of near) {
-    add(n.recordingId, n.accountRef, {
-      voiceprintId: n.id,
-      recordingId: n.recordingId,
-      similarity: round(n.similarity),
-      score: scoreOf(calibration.far(n.similarity)),
-      matchedVoiceprintId: n.matchedVoiceprintId,
-    });
+    add(
+      n.recordingId,
+      n.accountRef,
+      hitEvidence(calibration, n.id, n.recordingId, n.similarity, n.matchedVoiceprintId),
+    );
   }
   await raiseAlerts(
     tx,
@@ -198,6 +191,26 @@ export async function runLookBack(
     actor,
   );
   return { checked: compared, hits: hits.size };
+}
+
+/**
+ * A watchlist hit's evidence for one voiceprint: its similarity (to the listed voiceprint it is
+ * closest to, named when there is one, else to the identity's centroid) and the score of its FAR.
+ */
+export function hitEvidence(
+  calibration: Calibration,
+  voiceprintId: string,
+  recordingId: string,
+  similarity: number,
+  matchedVoiceprintId?: string | null,
+): AlertEvidence {
+  return {
+    voiceprintId,
+    recordingId,
+    similarity: round(similarity),
+    score: scoreOf(calibration.far(similarity)),
+    ...(matchedVoiceprintId ? { matchedVoiceprintId } : {}),
+  };
 }
 
 /** One evidence item per voiceprint of the recording: its closest match. */
