@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { CorpusCall, CorpusVoiceprint, Role } from '../src/eval/voices/corpus.ts';
-import { identityTruth, voiceReuseScores } from '../src/eval/voices/fraud-metrics.ts';
+import {
+  identityTruth,
+  type Listing,
+  voiceReuseScores,
+  watchlistComparisons,
+} from '../src/eval/voices/fraud-metrics.ts';
 import type { AlertRow } from '../src/eval/voices/queries.ts';
 import type { LoadedVoiceprint } from '../src/eval/voices/replay.ts';
 
@@ -11,13 +16,13 @@ import type { LoadedVoiceprint } from '../src/eval/voices/replay.ts';
 
 const DAY = 86_400_000;
 
-function voiceprint(id: string, role: Role, speakerId: string): LoadedVoiceprint {
+function voiceprint(id: string, role: Role, speakerId: string, vector: number[] = []): LoadedVoiceprint {
   const base: CorpusVoiceprint = {
     speakerLabel: 'speaker_0',
     speakerId,
     role,
     noisy: false,
-    vector: [],
+    vector,
     speechSeconds: 20,
     utteranceCount: 3,
     meanPSpoofed: 0,
@@ -73,5 +78,54 @@ describe('voiceReuseScores', () => {
       rule,
     });
     expect(scores.byEvidence).toEqual({ truePositives: 0, precision: 0, found: 0, recall: 0 });
+  });
+});
+
+describe('watchlistComparisons', () => {
+  // the listed identity: the fraudster's seed and a customer's voiceprint that joined it
+  const seed = voiceprint('seed', 'fraudster', 'fraudster-1', [1, 0, 0]);
+  const joined = voiceprint('joined', 'customer', 'customer-1', [0, 1, 0]);
+  const stored = [
+    voiceprint('fraudAgain', 'fraudster', 'fraudster-1', [0.9, 0.1, 0]),
+    voiceprint('customerAgain', 'customer', 'customer-1', [0.1, 0.9, 0]),
+    voiceprint('stranger', 'customer', 'customer-2', [0.8, 0, 0.2]),
+    voiceprint('farAway', 'customer', 'customer-3', [0, 0, 1]),
+  ];
+  const loaded = [seed, joined, ...stored];
+  const assignments = new Map([
+    ['seed', { identityId: 'listed', kind: 'fraudster' }],
+    ['joined', { identityId: 'listed', kind: 'fraudster' }],
+  ]);
+  const listing: Listing = {
+    speakerId: 'fraudster-1',
+    path: 'online',
+    voiceprintId: 'seed',
+    recordingId: seed.recordingId,
+    identityId: 'listed',
+    refused: null,
+    movedOut: null,
+    lookBack: null,
+  };
+
+  it('compares every listed voiceprint with every stored one outside the identity, and tells the false matches apart', () => {
+    const figures = watchlistComparisons({
+      listings: [listing],
+      truth: identityTruth(loaded, assignments, new Map()),
+      loaded,
+      minSimilarity: 0.9,
+    });
+    // 2 members × 4 stored voiceprints; the fraudster's own call is never false
+    expect(figures).toMatchObject({ comparisons: 8, falseMatches: 2, otherVoice: 1, memberOwnVoice: 1 });
+    expect(figures.falseMatchesPerComparison).toBe(0.25);
+  });
+
+  it('counts nothing false when nothing outside the fraudster reaches the threshold', () => {
+    const figures = watchlistComparisons({
+      listings: [listing],
+      truth: identityTruth(loaded, assignments, new Map()),
+      loaded,
+      minSimilarity: 0.999,
+    });
+    expect(figures).toMatchObject({ comparisons: 8, falseMatches: 0 });
   });
 });

@@ -15,7 +15,10 @@ export function registerEval(program: Command) {
     .option('--seed <n>', 'the corpus seed (figures are reported on a seed other than the tuning one)', '2')
     .option('--tune-seed <n>', 'the seed the thresholds were tuned on', '1')
     .option('--speakers <n>', 'customers in the corpus (≥ 2,000 for the reported figures)', '2000')
-    .option('--pglite', 'run on embedded PGlite (default: a fresh database on TEST_DATABASE_URL or DATABASE_URL)')
+    .option(
+      '--pglite',
+      'run on embedded PGlite (default: a fresh database on TEST_DATABASE_URL or DATABASE_URL, else PGlite)',
+    )
     .option('--bench-dir <dir>', 'where results/voices-eval.json and README.md are written', 'bench')
     .action(async (opts: { seed: string; tuneSeed: string; speakers: string; pglite?: boolean; benchDir: string }) => {
       const whole = (name: string, value: string, min: number) => {
@@ -49,7 +52,8 @@ export function registerEval(program: Command) {
         });
         return { figures, machine: await describeMachine(database) };
       });
-      const command = `./voxtrace eval voices --seed ${seed} --tune-seed ${tuneSeed} --speakers ${speakers}${opts.pglite ? ' --pglite' : ''}`;
+      // `--pglite` whenever it ran there: with no server configured the default is PGlite too
+      const command = `./voxtrace eval voices --seed ${seed} --tune-seed ${tuneSeed} --speakers ${speakers}${serverUrl ? '' : ' --pglite'}`;
       const { batch, online } = figures.clustering;
       const { file } = recordResult(path.resolve(opts.benchDir), {
         name: 'voices-eval',
@@ -59,7 +63,7 @@ export function registerEval(program: Command) {
         summary:
           `seed ${seed}: EER ${(figures.verification.eer * 100).toFixed(2)} %, F1 batch ${batch.pairwise.f1} / online ${online.pairwise.f1}, ` +
           `B³ precision ${batch.bcubed.precision} / ${online.bcubed.precision}; ` +
-          `watchlist hits ${(figures.watchlist.hitRate * 100).toFixed(1)} % at ${figures.watchlist.falseHitsPerComparison} false per comparison, ` +
+          `watchlist hits ${(figures.watchlist.hitRate * 100).toFixed(1)} % at ${figures.watchlist.comparisons.falseMatchesPerComparison} false matches per comparison (${figures.watchlist.falseHitsPerRecordingCheck} false hits per recording and listed voice), ` +
           `voice reuse precision ${figures.voiceReuse.precision} / recall ${figures.voiceReuse.recall}, ` +
           `staff proposals precision ${figures.staffProposals.precision} / recall ${figures.staffProposals.recall}` +
           (figures.missed.length ? `; missed: ${figures.missed.join('; ')}` : '; all targets met'),

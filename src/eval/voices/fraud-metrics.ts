@@ -1,4 +1,6 @@
+import { dot } from '../../vectors.ts';
 import type { CorpusCall, Role, WatchlistPath } from './corpus.ts';
+import { unitOf } from './metrics.ts';
 import type { AlertRow, ProposalRow } from './queries.ts';
 import type { LoadedVoiceprint } from './replay.ts';
 
@@ -112,10 +114,11 @@ export type Listing = {
  * The watchlist's figures. Hits: of each listed fraudster's other calls (every recording it speaks
  * in but the one it was listed from), the share with a `watchlist_hit` of its listed identity; a
  * fraudster the product refused to list counts all its other calls as missed. False hits:
- * `watchlist_hit` alerts on a recording the listed fraudster does not speak in. Comparisons: every
- * recording the listed voice was checked against that is not the fraudster's own — by the look-back
- * (the recordings stored when it was listed) or the analysis step (those stored after) — so
- * (recordings − the fraudster's own recordings) per listed voice.
+ * `watchlist_hit` alerts on a recording the listed fraudster does not speak in. Recording checks:
+ * every recording the listed voice was checked against that is not the fraudster's own — by the
+ * look-back (the recordings stored when it was listed) or the analysis step (those stored after) —
+ * so (recordings − the fraudster's own recordings) per listed voice. The false matches per
+ * comparison, the unit of VOXTRACE_WATCHLIST_FAR, are `watchlistComparisons`'.
  */
 export function watchlistScores(input: {
   listings: readonly Listing[];
@@ -173,24 +176,17 @@ export function watchlistScores(input: {
     if (alert.evidence.some((e) => !e.matchedVoiceprintId)) falseAsMember++;
   }
 
-  const ownVoiceprints = new Map<string, number>();
-  for (const vp of input.loaded) {
-    if (vp.role === 'fraudster') ownVoiceprints.set(vp.speakerId, (ownVoiceprints.get(vp.speakerId) ?? 0) + 1);
-  }
   const perPath = (path: WatchlistPath | null) => {
     const listings = input.listings.filter((l) => path === null || l.path === path);
     let otherCalls = 0;
     let hits = 0;
-    let comparisons = 0;
-    let pairs = 0;
+    let recordingChecks = 0;
     for (const l of listings) {
       const own = ownRecordings.get(l.speakerId) ?? new Set<string>();
       otherCalls += [...own].filter((r) => r !== l.recordingId).length;
       if (!l.identityId) continue;
       hits += [...(hitRecordings.get(l) ?? [])].filter((r) => r !== l.recordingId).length;
-      comparisons += input.recordings - own.size;
-      pairs +=
-        input.truth.membersOf(l.identityId).length * (input.loaded.length - (ownVoiceprints.get(l.speakerId) ?? 0));
+      recordingChecks += input.recordings - own.size;
     }
     const lookBacks = listings.flatMap((l) => (l.lookBack ? [l.lookBack] : []));
     const falseHere = listings.reduce((n, l) => n + (falseOf.get(l) ?? 0), 0);
@@ -200,10 +196,9 @@ export function watchlistScores(input: {
       otherCalls,
       hits,
       hitRate: round(otherCalls ? hits / otherCalls : 0),
-      comparisons,
-      voiceprintPairs: pairs,
+      recordingChecks,
       falseHits: falseHere,
-      falseHitsPerComparison: round(comparisons ? falseHere / comparisons : 0, 7),
+      falseHitsPerRecordingCheck: round(recordingChecks ? falseHere / recordingChecks : 0, 7),
       lookBackVoiceprintsChecked: lookBacks.reduce((s, b) => s + b.checked, 0),
       lookBackHits: lookBacks.reduce((s, b) => s + b.hits, 0),
     };
@@ -220,18 +215,14 @@ export function watchlistScores(input: {
     otherCalls: all.otherCalls,
     hits: all.hits,
     hitRate: all.hitRate,
-    comparisons: all.comparisons,
-    comparisonUnit:
-      'a recording checked against one listed voice (recordings − the listed fraudster’s own, per listed voice)',
+    /** a recording checked against one listed voice: recordings − the listed fraudster's own, per listed voice */
+    recordingChecks: all.recordingChecks,
     falseHits,
-    falseHitsPerComparison: round(all.comparisons ? falseHits / all.comparisons : 0, 7),
     /**
-     * the same false hits per voiceprint pair — each voiceprint of the listed identity (as it stands
-     * at the end) against each voiceprint that is not the fraudster's: the unit of the product's
-     * VOXTRACE_WATCHLIST_FAR; an upper bound on the pairs compared, so a lower bound on the rate
+     * false hits per recording and listed voice: about (listed voiceprints × the FAR per comparison)
+     * plus the recordings of a customer whose voiceprint sits in the listed identity
      */
-    voiceprintPairs: all.voiceprintPairs,
-    falseHitsPerVoiceprintPair: round(all.voiceprintPairs ? falseHits / all.voiceprintPairs : 0, 8),
+    falseHitsPerRecordingCheck: round(all.recordingChecks ? falseHits / all.recordingChecks : 0, 7),
     /** false hits on a recording whose voiceprint had joined the listed identity (a member, whatever its similarity) */
     falseHitsAsMember: falseAsMember,
     /** whose voiceprint the false hits were on */
@@ -249,6 +240,61 @@ export function watchlistScores(input: {
       falseHits: falseOf.get(l) ?? 0,
       listedVoiceprints: l.identityId ? input.truth.membersOf(l.identityId).length : 0,
     })),
+  };
+}
+
+/**
+ * The watchlist's false matches per comparison, in the unit VOXTRACE_WATCHLIST_FAR is defined on
+ * (CONVENTIONS: a recording is a hit when one of its voiceprints matches *any* voiceprint of the
+ * listed identity): each voiceprint of each listed identity, as it stands at the end, against each
+ * stored voiceprint of another recording outside that identity, at the product's threshold
+ * `minSimilarity`. A comparison matches falsely when the stored voiceprint is not the listed
+ * fraudster's voice; the false matches are split by cause: a voice other than the listed member's
+ * (what the threshold's FAR bounds) or the very voice of a customer or agent whose voiceprint sits
+ * in the listed identity (what identity purity bounds). Exact, every pair.
+ */
+export function watchlistComparisons(input: {
+  listings: readonly Listing[];
+  truth: IdentityTruth;
+  loaded: readonly LoadedVoiceprint[];
+  minSimilarity: number;
+}) {
+  const units = new Map(input.loaded.map((vp) => [vp.id, unitOf(vp.vector)]));
+  const seen = new Set<string>();
+  let comparisons = 0;
+  let otherVoice = 0;
+  let memberOwnVoice = 0;
+  for (const l of input.listings) {
+    if (!l.identityId) continue;
+    const identityId = input.truth.resolve(l.identityId);
+    if (seen.has(identityId)) continue;
+    seen.add(identityId);
+    const members = input.truth.membersOf(identityId);
+    const memberIds = new Set(members.map((m) => m.id));
+    for (const m of members) {
+      const mu = units.get(m.id) as Float32Array;
+      for (const v of input.loaded) {
+        if (memberIds.has(v.id) || v.recordingId === m.recordingId) continue;
+        comparisons++;
+        if (v.role === 'fraudster' && v.speakerId === l.speakerId) continue;
+        if (dot(mu, units.get(v.id) as Float32Array) < input.minSimilarity) continue;
+        if (v.speakerId === m.speakerId && v.role !== 'clone' && m.role !== 'clone') memberOwnVoice++;
+        else otherVoice++;
+      }
+    }
+  }
+  const rate = (n: number) => round(comparisons ? n / comparisons : 0, 8);
+  return {
+    minSimilarity: round(input.minSimilarity),
+    comparisons,
+    falseMatches: otherVoice + memberOwnVoice,
+    falseMatchesPerComparison: rate(otherVoice + memberOwnVoice),
+    /** a different voice than the listed voiceprint's above the threshold: the realised FAR */
+    otherVoice,
+    otherVoicePerComparison: rate(otherVoice),
+    /** a customer's or agent's own voice, matched through their voiceprint inside the listed identity */
+    memberOwnVoice,
+    memberOwnVoicePerComparison: rate(memberOwnVoice),
   };
 }
 

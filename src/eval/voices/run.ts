@@ -5,7 +5,7 @@ import type { Database } from '../../db/client.ts';
 import type { Logger } from '../../log.ts';
 import { randomStream } from '../../standin/voices.ts';
 import { dot } from '../../vectors.ts';
-import { refreshCalibration } from '../../voices/calibration.ts';
+import { currentCalibration, refreshCalibration } from '../../voices/calibration.ts';
 import { reclusterVoices } from '../../voices/identities/recluster.ts';
 import * as thresholds from '../../voices/identities/thresholds.ts';
 import { searchVoices } from '../../voices/search.ts';
@@ -17,6 +17,7 @@ import {
   type Listing,
   staffProposalScores,
   voiceReuseScores,
+  watchlistComparisons,
   watchlistScores,
 } from './fraud-metrics.ts';
 import { clusteringScores, unitOf, verificationFigures } from './metrics.ts';
@@ -54,8 +55,11 @@ export const TARGETS = {
   farRatio: 2,
   /** of the listed fraudsters' other calls, the share with a watchlist hit */
   watchlistHitRate: 0.95,
-  /** watchlist hits on recordings not the listed fraudster's, per recording checked against a listed voice */
-  watchlistFalseHitsPerComparison: 0.001,
+  /**
+   * false watchlist matches per comparison: a listed voiceprint against a stored voiceprint of
+   * another recording, the unit VOXTRACE_WATCHLIST_FAR is defined on (CONVENTIONS "Voices API")
+   */
+  watchlistFalseMatchesPerComparison: 0.001,
   voiceReusePrecision: 0.95,
   voiceReuseRecall: 0.9,
   staffProposalRecall: 0.9,
@@ -126,6 +130,13 @@ export async function runVoicesEval(database: Database, options: VoicesEvalOptio
     loaded,
     recordings: await recordingCount(db),
     fraudsters: corpus.options.fraudsters,
+  });
+  // at the threshold the check compares at the replay's end (the calibration the product holds then)
+  const comparisons = watchlistComparisons({
+    listings,
+    truth: truthNow,
+    loaded,
+    minSimilarity: (await currentCalibration(db)).similarityAtFar(options.settings.watchlistFar),
   });
   const voiceReuse = voiceReuseScores({
     alerts: await alertsOfType(db, 'voice_reuse'),
@@ -216,9 +227,9 @@ export async function runVoicesEval(database: Database, options: VoicesEvalOptio
       watchlist.hitRate >= TARGETS.watchlistHitRate,
     ),
     target(
-      'watchlist false hits ≤ 0.1 % per comparison',
-      watchlist.falseHitsPerComparison,
-      watchlist.falseHitsPerComparison <= TARGETS.watchlistFalseHitsPerComparison,
+      'watchlist false matches ≤ 0.1 % per comparison (a listed voiceprint against a stored one)',
+      comparisons.falseMatchesPerComparison,
+      comparisons.falseMatchesPerComparison <= TARGETS.watchlistFalseMatchesPerComparison,
     ),
     target(
       'voice-reuse precision ≥ 0.95 (staff confirmed)',
@@ -263,7 +274,7 @@ export async function runVoicesEval(database: Database, options: VoicesEvalOptio
     },
     identification,
     clustering: { online: onlineFigures, batch: batchFigures, onlineGap },
-    watchlist: { far: options.settings.watchlistFar, ...watchlist },
+    watchlist: { far: options.settings.watchlistFar, ...watchlist, comparisons },
     voiceReuse,
     staffProposals: {
       rule: {
