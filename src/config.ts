@@ -70,6 +70,20 @@ const envSchema = z.object({
     .default(0.001),
   VOXTRACE_VOICE_REUSE_ACCOUNTS: z.coerce.number().int('must be a whole number').min(2, 'must be ≥ 2').default(3),
   VOXTRACE_VOICE_REUSE_DAYS: z.coerce.number().positive('must be > 0 days').default(30),
+  VOXTRACE_SPOOF_MIN_UTTERANCE_S: z.coerce
+    .number({ error: 'must be a number' })
+    .min(0, 'must be ≥ 0 seconds')
+    .default(2),
+  VOXTRACE_SPOOF_CALL_SHARE: z.coerce
+    .number({ error: 'must be a number' })
+    .gt(0, 'must be a share above 0')
+    .max(1, 'must be a share of at most 1')
+    .default(0.5),
+  VOXTRACE_SPOOF_CONFIDENT_P: z.coerce
+    .number({ error: 'must be a number' })
+    .min(0.5, 'must be a posterior of at least 0.5 (below it the upstream says bonafide)')
+    .max(1, 'must be a posterior of at most 1')
+    .default(0.99),
 });
 
 export type Config = {
@@ -92,6 +106,7 @@ export type Config = {
   maxUploadBytes: number;
   keepAudio: boolean;
   voices: VoiceSettings;
+  spoofs: SpoofSettings;
 };
 
 /** What the voices feature reads from the environment (its services take this, never `Config`). */
@@ -112,6 +127,18 @@ export const DEFAULT_VOICE_SETTINGS: VoiceSettings = {
   voiceReuseAccounts: 3,
   voiceReuseDays: 30,
 };
+
+/** What the spoofs feature reads from the environment (docs/spoofs.md, "A call's verdict"). */
+export type SpoofSettings = {
+  /** utterances shorter than this carry no verdict into the call's */
+  minUtteranceS: number;
+  /** the share of judged speech time labelled spoofed at or above which a call is `spoofed` */
+  spoofedShare: number;
+  /** a spoofed utterance at this pSpoofed or above makes a call with less spoofed speech `mixed` */
+  confidentP: number;
+};
+
+export const DEFAULT_SPOOF_SETTINGS: SpoofSettings = { minUtteranceS: 2, spoofedShare: 0.5, confidentP: 0.99 };
 
 export class ConfigError extends VoxtraceError {
   readonly problems: string[];
@@ -178,6 +205,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       watchlistFar: e.VOXTRACE_WATCHLIST_FAR,
       voiceReuseAccounts: e.VOXTRACE_VOICE_REUSE_ACCOUNTS,
       voiceReuseDays: e.VOXTRACE_VOICE_REUSE_DAYS,
+    },
+    spoofs: {
+      minUtteranceS: e.VOXTRACE_SPOOF_MIN_UTTERANCE_S,
+      spoofedShare: e.VOXTRACE_SPOOF_CALL_SHARE,
+      confidentP: e.VOXTRACE_SPOOF_CONFIDENT_P,
     },
   };
 }

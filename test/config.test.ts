@@ -48,6 +48,31 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('parses the spoof settings, defaults as documented, and names each one out of range', () => {
+    expect(loadConfig({}).spoofs).toEqual({ minUtteranceS: 2, spoofedShare: 0.5, confidentP: 0.99 });
+    const config = loadConfig({
+      VOXTRACE_SPOOF_MIN_UTTERANCE_S: '3',
+      VOXTRACE_SPOOF_CALL_SHARE: '0.6',
+      VOXTRACE_SPOOF_CONFIDENT_P: '0.9',
+    });
+    expect(config.spoofs).toEqual({ minUtteranceS: 3, spoofedShare: 0.6, confidentP: 0.9 });
+    let caught: unknown;
+    try {
+      loadConfig({
+        VOXTRACE_SPOOF_MIN_UTTERANCE_S: 'two',
+        VOXTRACE_SPOOF_CALL_SHARE: '0',
+        VOXTRACE_SPOOF_CONFIDENT_P: '0.3',
+      });
+    } catch (error) {
+      caught = error;
+    }
+    expect((caught as ConfigError).problems.map((p) => p.split(':')[0]).sort()).toEqual([
+      'VOXTRACE_SPOOF_CALL_SHARE',
+      'VOXTRACE_SPOOF_CONFIDENT_P',
+      'VOXTRACE_SPOOF_MIN_UTTERANCE_S',
+    ]);
+  });
+
   it('parses set values and treats empty strings as unset', () => {
     const config = loadConfig({
       DATABASE_URL: 'postgres://u:p@db:5432/voxtrace',

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { analysisSteps } from '../src/analysis/steps.ts';
 import { queryRows } from '../src/db/client.ts';
 import {
   compareVersions,
@@ -12,7 +13,9 @@ import {
   warnIfOldPgvector,
 } from '../src/db/migrate.ts';
 import { createLogger } from '../src/log.ts';
+import { SPOOF_VERDICT_STEP } from '../src/spoofs/step.ts';
 import { createTestDatabase, engine, type TestDatabase } from './support/db.ts';
+import { analyseAll } from './support/identity-calls.ts';
 import { migrateUpTo } from './support/migrations.ts';
 
 const journalEntries = JSON.parse(fs.readFileSync(path.join(migrationsFolder, 'meta/_journal.json'), 'utf8')).entries
@@ -40,6 +43,7 @@ describe(`migrations on ${engine}`, () => {
       'identity_events',
       'listed_voiceprints',
       'recording_events',
+      'recording_spoof_verdicts',
       'recordings',
       'staff_proposals',
       'utterances',
@@ -191,6 +195,44 @@ describe(`upgrading to the alerts release on ${engine}`, () => {
         sql`select enrol_customer from recordings where id = ${stored?.id}`,
       );
       expect(recording?.enrol_customer).toBe(false);
+    } finally {
+      await old.close();
+    }
+  });
+});
+
+describe(`upgrading to the spoof-verdict release on ${engine}`, () => {
+  it('reopens analysed events so that only the new step runs on history, and it decides their verdicts', async () => {
+    const old = await createTestDatabase({ migrated: false });
+    try {
+      await migrateUpTo(old, '0008_listed_voiceprints');
+      const [stored] = await queryRows<{ id: string }>(
+        old.db,
+        sql`insert into recordings (source, status) values ('import', 'complete') returning id`,
+      );
+      await old.db.execute(
+        sql`insert into utterances (recording_id, upstream_id, start_s, end_s, deepfake_label, p_spoofed)
+            values (${stored?.id}, '0', 0, 6, 'spoofed', 0.9999), (${stored?.id}, '1', 6, 10, 'bonafide', 0.0001)`,
+      );
+      const earlier = analysisSteps()
+        .map((s) => s.name)
+        .filter((name) => name !== SPOOF_VERDICT_STEP);
+      await old.db.execute(
+        sql`insert into recording_events (recording_id, kind, status, steps_done, completed_at)
+            values (${stored?.id}, 'stored', 'done', ${sql.param(earlier)}::text[], now())`,
+      );
+      await migrateDatabase(old);
+      await analyseAll(old.db);
+      const events = await queryRows<{ status: string; steps_done: string[] }>(
+        old.db,
+        sql`select status, steps_done from recording_events where recording_id = ${stored?.id}`,
+      );
+      expect(events).toEqual([{ status: 'done', steps_done: [...earlier, SPOOF_VERDICT_STEP] }]);
+      const verdicts = await queryRows<{ verdict: string }>(
+        old.db,
+        sql`select verdict from recording_spoof_verdicts where recording_id = ${stored?.id}`,
+      );
+      expect(verdicts).toEqual([{ verdict: 'spoofed' }]);
     } finally {
       await old.close();
     }

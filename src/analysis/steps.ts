@@ -1,4 +1,5 @@
-import { DEFAULT_VOICE_SETTINGS, type VoiceSettings } from '../config.ts';
+import { DEFAULT_SPOOF_SETTINGS, DEFAULT_VOICE_SETTINGS, type SpoofSettings, type VoiceSettings } from '../config.ts';
+import { spoofVerdictStep } from '../spoofs/step.ts';
 import { calibrationStep } from '../voices/calibration-step.ts';
 import { enrolCustomerStep } from '../voices/identities/enrol-customer.ts';
 import { identityStep } from '../voices/identities/step.ts';
@@ -12,15 +13,19 @@ import type { AnalysisStep } from './runner.ts';
  * A feature adds its step here, after the steps whose results it reads; `worker` and `start` run
  * the list, and start no runner while it is empty, so that events wait for the first step rather
  * than being marked done without one.
- * @example const steps = analysisSteps(config.voices);
+ * @example const steps = analysisSteps(config.voices, config.spoofs);
  */
-export function analysisSteps(voices: VoiceSettings = DEFAULT_VOICE_SETTINGS): AnalysisStep[] {
+export function analysisSteps(
+  voices: VoiceSettings = DEFAULT_VOICE_SETTINGS,
+  spoofs: SpoofSettings = DEFAULT_SPOOF_SETTINGS,
+): AnalysisStep[] {
   return [
     identityStep(voices),
     staffProposalStep(),
     enrolCustomerStep(voices),
     watchlistStep(voices),
     voiceReuseStep(voices),
+    spoofVerdictStep(spoofs),
     calibrationStep(),
   ];
 }

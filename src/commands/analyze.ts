@@ -42,7 +42,7 @@ export function registerAnalyze(program: Command, overrides: AnalysisOverrides =
     .option('--json', 'the summary as one JSON object on stdout')
     .action(async (opts: { wait?: boolean; json?: boolean }) => {
       const summary = await withContext(async (ctx) => {
-        const steps = overrides.steps ?? analysisSteps(ctx.config.voices);
+        const steps = overrides.steps ?? analysisSteps(ctx.config.voices, ctx.config.spoofs);
         if (steps.length === 0) return { ...noSteps(), backlog: await countAnalysisBacklog(ctx.db) };
         const drained = await untilInterrupted((signal) =>
           drainAnalysis({

@@ -67,7 +67,7 @@ export function registerImport(program: Command, overrides: AnalysisOverrides = 
             {
               api: opts.api,
               analysis: {
-                steps: overrides.steps ?? analysisSteps(ctx.config.voices),
+                steps: overrides.steps ?? analysisSteps(ctx.config.voices, ctx.config.spoofs),
                 log: ctx.log,
                 concurrency: ctx.config.worker.concurrency,
                 leaseSeconds: ctx.config.worker.leaseSeconds,

@@ -19,7 +19,7 @@ export function startProcessing(ctx: Context, client: UpstreamClient, overrides:
   const { config, log, db } = ctx;
   const spoolDir = spoolDirFor(config.dataDir);
   fs.mkdirSync(spoolDir, { recursive: true });
-  const steps = overrides.steps ?? analysisSteps(config.voices);
+  const steps = overrides.steps ?? analysisSteps(config.voices, config.spoofs);
   const analysis =
     steps.length > 0
       ? startAnalysis({

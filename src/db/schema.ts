@@ -161,6 +161,39 @@ export const utterances = pgTable(
   ],
 );
 
+export const callVerdicts = ['bonafide', 'spoofed', 'mixed', 'suspicious', 'unknown'] as const;
+export type CallVerdict = (typeof callVerdicts)[number];
+
+/**
+ * Each analysed recording's spoof verdict, with the figures it was decided on (the analysis step
+ * `spoofs.verdict`, src/spoofs/; the rule: docs/spoofs.md). One row per recording, rewritten when
+ * the step runs again; analysts read it beside `recordings`.
+ */
+export const recordingSpoofVerdicts = pgTable(
+  'recording_spoof_verdicts',
+  {
+    recordingId: uuid('recording_id')
+      .primaryKey()
+      .references(() => recordings.id, { onDelete: 'cascade' }),
+    verdict: text('verdict').$type<CallVerdict>().notNull(),
+    // spoofed speech time ÷ judged speech time (utterances of ≥ VOXTRACE_SPOOF_MIN_UTTERANCE_S with a label)
+    spoofedShare: doublePrecision('spoofed_share'),
+    peakPSpoofed: doublePrecision('peak_p_spoofed'),
+    judgedUtterances: integer('judged_utterances').notNull(),
+    judgedSeconds: doublePrecision('judged_seconds').notNull(),
+    spoofedSeconds: doublePrecision('spoofed_seconds').notNull(),
+    nearMisses: integer('near_misses').notNull(),
+    decidedAt: timestamp('decided_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    check(
+      'recording_spoof_verdicts_verdict_check',
+      sql`${t.verdict} in ('bonafide', 'spoofed', 'mixed', 'suspicious', 'unknown')`,
+    ),
+    index('recording_spoof_verdicts_verdict_idx').on(t.verdict),
+  ],
+);
+
 export const identityKinds = ['customer', 'fraudster', 'staff', 'unknown'] as const;
 export type IdentityKind = (typeof identityKinds)[number];
 export const identityOrigins = ['analyst', 'online', 'recluster'] as const;

@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { identityKinds, recordingStatuses, upstreamApis } from '../db/schema.ts';
+import { callVerdicts, identityKinds, recordingStatuses, upstreamApis } from '../db/schema.ts';
 import { actorOf, requireScope } from '../http/auth.ts';
 import { RECORDING_IDS_MAX } from '../http/limits.ts';
 import { cursorParam, limitParam } from '../http/paging.ts';
@@ -77,10 +77,36 @@ export const recordingSummarySchema = z
   .openapi('RecordingSummary');
 export type RecordingSummaryResponse = z.infer<typeof recordingSummarySchema>;
 
+const spoofSchema = z
+  .object({
+    verdict: z.enum(callVerdicts).openapi({
+      description:
+        'the call verdict over utterances of ≥ VOXTRACE_SPOOF_MIN_UTTERANCE_S with a label (docs/spoofs.md): spoofed, mixed, suspicious (near misses, no spoofed speech), bonafide, unknown (nothing judged)',
+    }),
+    spoofedShare: z.number().nullable().openapi({ description: 'spoofed speech time ÷ judged speech time' }),
+    peakPSpoofed: z.number().nullable(),
+    nearMisses: z.array(z.object({ utteranceId: z.uuid(), clusterId: z.uuid() })),
+    clusterIds: z.array(z.uuid()),
+    timeline: z.array(
+      z.object({
+        utteranceId: z.uuid(),
+        start: z.number().nullable(),
+        end: z.number().nullable(),
+        pSpoofed: z.number().nullable(),
+        label: z.string().nullable().openapi({ description: "the upstream's label" }),
+        clusterId: z.uuid().nullable(),
+        nearMiss: z.boolean(),
+      }),
+    ),
+  })
+  .nullable()
+  .openapi('RecordingSpoof', { description: 'the spoof evidence of the call; null until it is analysed' });
+
 export const recordingDetailSchema = recordingSummarySchema
   .extend({
     utterances: z.array(utteranceSchema),
     voiceprints: z.array(voiceprintSchema),
+    spoof: spoofSchema,
     rawDocument: z
       .unknown()
       .optional()

@@ -6,7 +6,7 @@ import { DEFAULT_VOICE_SETTINGS } from '../../src/config.ts';
 import { type Db, queryRows } from '../../src/db/client.ts';
 import { withTransaction } from '../../src/db/transaction.ts';
 import { createLogger } from '../../src/log.ts';
-import { recordStored } from '../../src/recordings/store.ts';
+import { recordStored, type UtteranceRow } from '../../src/recordings/store.ts';
 import { insertImportedRecording } from '../../src/recordings/transitions.ts';
 import { randomStream } from '../../src/standin/voices.ts';
 import { identityStep } from '../../src/voices/identities/step.ts';
@@ -30,7 +30,7 @@ export async function storeCall(
   db: Db,
   voiceprints: TestVoiceprint[],
   accountRef: string | null = 'acc-1',
-  call: { callAt?: Date; channel?: string; enrolCustomer?: boolean } = {},
+  call: { callAt?: Date; channel?: string; enrolCustomer?: boolean; utterances?: UtteranceRow[] } = {},
 ) {
   return withTransaction(db, async (tx) => {
     const recordingId = must(
@@ -50,7 +50,7 @@ export async function storeCall(
       await tx.execute(sql`update recordings set enrol_customer = true where id = ${recordingId}`);
     }
     await recordStored(tx, recordingId, {
-      utterances: [],
+      utterances: call.utterances ?? [],
       voiceprints: voiceprints.map((v) => ({
         speakerLabel: v.label,
         speaker: { text: `[${v.unit.join(',')}]`, norm: 1 },
