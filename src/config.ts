@@ -84,6 +84,7 @@ const envSchema = z.object({
     .min(0.5, 'must be a posterior of at least 0.5 (below it the upstream says bonafide)')
     .max(1, 'must be a posterior of at most 1')
     .default(0.99),
+  VOXTRACE_SPOOF_GROWTH_PER_DAY: z.coerce.number().int('must be a whole number').min(1, 'must be ≥ 1').default(10),
 });
 
 export type Config = {
@@ -136,9 +137,16 @@ export type SpoofSettings = {
   spoofedShare: number;
   /** a spoofed utterance at this pSpoofed or above makes a call with less spoofed speech `mixed` */
   confidentP: number;
+  /** recordings a spoof cluster gains within 24 hours that raise `spoof_cluster_growth` */
+  growthPerDay: number;
 };
 
-export const DEFAULT_SPOOF_SETTINGS: SpoofSettings = { minUtteranceS: 2, spoofedShare: 0.5, confidentP: 0.99 };
+export const DEFAULT_SPOOF_SETTINGS: SpoofSettings = {
+  minUtteranceS: 2,
+  spoofedShare: 0.5,
+  confidentP: 0.99,
+  growthPerDay: 10,
+};
 
 export class ConfigError extends VoxtraceError {
   readonly problems: string[];
@@ -210,6 +218,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       minUtteranceS: e.VOXTRACE_SPOOF_MIN_UTTERANCE_S,
       spoofedShare: e.VOXTRACE_SPOOF_CALL_SHARE,
       confidentP: e.VOXTRACE_SPOOF_CONFIDENT_P,
+      growthPerDay: e.VOXTRACE_SPOOF_GROWTH_PER_DAY,
     },
   };
 }

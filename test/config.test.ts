@@ -49,19 +49,21 @@ describe('loadConfig', () => {
   });
 
   it('parses the spoof settings, defaults as documented, and names each one out of range', () => {
-    expect(loadConfig({}).spoofs).toEqual({ minUtteranceS: 2, spoofedShare: 0.5, confidentP: 0.99 });
+    expect(loadConfig({}).spoofs).toEqual({ minUtteranceS: 2, spoofedShare: 0.5, confidentP: 0.99, growthPerDay: 10 });
     const config = loadConfig({
       VOXTRACE_SPOOF_MIN_UTTERANCE_S: '3',
       VOXTRACE_SPOOF_CALL_SHARE: '0.6',
       VOXTRACE_SPOOF_CONFIDENT_P: '0.9',
+      VOXTRACE_SPOOF_GROWTH_PER_DAY: '25',
     });
-    expect(config.spoofs).toEqual({ minUtteranceS: 3, spoofedShare: 0.6, confidentP: 0.9 });
+    expect(config.spoofs).toEqual({ minUtteranceS: 3, spoofedShare: 0.6, confidentP: 0.9, growthPerDay: 25 });
     let caught: unknown;
     try {
       loadConfig({
         VOXTRACE_SPOOF_MIN_UTTERANCE_S: 'two',
         VOXTRACE_SPOOF_CALL_SHARE: '0',
         VOXTRACE_SPOOF_CONFIDENT_P: '0.3',
+        VOXTRACE_SPOOF_GROWTH_PER_DAY: '0',
       });
     } catch (error) {
       caught = error;
@@ -69,6 +71,7 @@ describe('loadConfig', () => {
     expect((caught as ConfigError).problems.map((p) => p.split(':')[0]).sort()).toEqual([
       'VOXTRACE_SPOOF_CALL_SHARE',
       'VOXTRACE_SPOOF_CONFIDENT_P',
+      'VOXTRACE_SPOOF_GROWTH_PER_DAY',
       'VOXTRACE_SPOOF_MIN_UTTERANCE_S',
     ]);
   });

@@ -1,4 +1,5 @@
 import { DEFAULT_SPOOF_SETTINGS, DEFAULT_VOICE_SETTINGS, type SpoofSettings, type VoiceSettings } from '../config.ts';
+import { spoofClusterStep } from '../spoofs/clusters/step.ts';
 import { spoofVerdictStep } from '../spoofs/step.ts';
 import { calibrationStep } from '../voices/calibration-step.ts';
 import { enrolCustomerStep } from '../voices/identities/enrol-customer.ts';
@@ -25,6 +26,7 @@ export function analysisSteps(
     enrolCustomerStep(voices),
     watchlistStep(voices),
     voiceReuseStep(voices),
+    spoofClusterStep(spoofs),
     spoofVerdictStep(spoofs),
     calibrationStep(),
   ];

@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import {
+  type AnyPgColumn,
   bigint,
   boolean,
   check,
@@ -147,10 +148,15 @@ export const utterances = pgTable(
     // L2-normalised `features` vector of the Deepfake API (absent under ~2 s and on the Behavioral API)
     deepfakeEmbedding: halfvec('deepfake_embedding', { dimensions: DEEPFAKE_DIMENSIONS }),
     deepfakeRawNorm: doublePrecision('deepfake_raw_norm'),
+    // the spoof cluster this spoofed utterance belongs to (src/spoofs/clusters/, the one writer)
+    spoofClusterId: uuid('spoof_cluster_id').references((): AnyPgColumn => spoofClusters.id, { onDelete: 'set null' }),
     createdAt: createdAt(),
   },
   (t) => [
     uniqueIndex('utterances_recording_upstream_key').on(t.recordingId, t.upstreamId),
+    index('utterances_spoof_cluster_idx')
+      .on(t.spoofClusterId, t.recordingId)
+      .where(sql`${t.spoofClusterId} is not null`),
     // Spoofed utterances only: they are what spoof-cluster search looks among. Bonafide speech is
     // most of the traffic (~98% of the demo corpus) and has no campaign to find; indexing it too made
     // the index ~40× larger and HNSW upkeep most of the cost of storing a recording (bench/README.md).
@@ -191,6 +197,48 @@ export const recordingSpoofVerdicts = pgTable(
       sql`${t.verdict} in ('bonafide', 'spoofed', 'mixed', 'suspicious', 'unknown')`,
     ),
     index('recording_spoof_verdicts_verdict_idx').on(t.verdict),
+  ],
+);
+
+export const spoofClusterStatuses = ['active', 'merged', 'retired'] as const;
+export type SpoofClusterStatus = (typeof spoofClusterStatuses)[number];
+export const spoofClusterOrigins = ['online', 'recluster', 'analyst'] as const;
+export type SpoofClusterOrigin = (typeof spoofClusterOrigins)[number];
+
+/**
+ * A group of spoofed utterances close together in deepfake space: likely one generator or
+ * campaign (src/spoofs/clusters/, the one writer; the rules: docs/spoofs.md). `member_sum` is the
+ * sum of its members' unit embeddings, `centroid` its direction, so a join updates both without
+ * reading the members; the other figures are recomputed from the members when they change.
+ * `radius` is the largest cosine distance of a member to the centroid.
+ */
+export const spoofClusters = pgTable(
+  'spoof_clusters',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    label: text('label'),
+    notes: text('notes'),
+    status: text('status').$type<SpoofClusterStatus>().notNull().default('active'),
+    mergedInto: uuid('merged_into'),
+    origin: text('origin').$type<SpoofClusterOrigin>().notNull(),
+    centroid: halfvec('centroid', { dimensions: DEEPFAKE_DIMENSIONS }).notNull(),
+    memberSum: vector('member_sum', { dimensions: DEEPFAKE_DIMENSIONS }).notNull(),
+    radius: doublePrecision('radius').notNull().default(0),
+    size: integer('size').notNull(),
+    recordingCount: integer('recording_count').notNull(),
+    accountCount: integer('account_count').notNull(),
+    channels: text('channels').array().notNull().default(sql`'{}'::text[]`),
+    firstSeenAt: timestamp('first_seen_at', { withTimezone: true }),
+    lastSeenAt: timestamp('last_seen_at', { withTimezone: true }),
+    medoidUtteranceId: uuid('medoid_utterance_id'),
+    meanPSpoofed: doublePrecision('mean_p_spoofed'),
+    createdAt: createdAt(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    check('spoof_clusters_status_check', sql`${t.status} in ('active', 'merged', 'retired')`),
+    check('spoof_clusters_origin_check', sql`${t.origin} in ('online', 'recluster', 'analyst')`),
+    index('spoof_clusters_active_idx').on(t.status),
   ],
 );
 
@@ -393,8 +441,7 @@ export const alerts = pgTable(
     subject: text('subject').notNull(),
     status: text('status', { enum: alertStatuses }).notNull().default('open'),
     identityId: uuid('identity_id').references(() => identities.id, { onDelete: 'set null' }),
-    // spoof clusters come with the spoofs feature; their foreign key with them
-    clusterId: uuid('cluster_id'),
+    clusterId: uuid('cluster_id').references(() => spoofClusters.id, { onDelete: 'set null' }),
     recordingIds: uuid('recording_ids').array().notNull().default(sql`'{}'::uuid[]`),
     accountRefs: text('account_refs').array().notNull().default(sql`'{}'::text[]`),
     evidence: jsonb('evidence').$type<AlertEvidence[]>().notNull().default([]),

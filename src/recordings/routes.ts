@@ -90,6 +90,7 @@ const spoofSchema = z
     timeline: z.array(
       z.object({
         utteranceId: z.uuid(),
+        speakerLabel: z.string().nullable(),
         start: z.number().nullable(),
         end: z.number().nullable(),
         pSpoofed: z.number().nullable(),

@@ -67,7 +67,8 @@ export const deepfakeSpace: VectorSpace = {
   from: sql`utterances t join recordings r on r.id = t.recording_id`,
   column: sql`t.deepfake_embedding`,
   rowPredicate: sql`t.deepfake_label = 'spoofed'`,
-  columns: sql`t.speaker_label as "speakerLabel", t.p_spoofed as "pSpoofed", t.start_s as "startS", t.end_s as "endS"`,
+  columns: sql`t.speaker_label as "speakerLabel", t.p_spoofed as "pSpoofed", t.start_s as "startS", t.end_s as "endS",
+    t.spoof_cluster_id as "clusterId"`,
   hasIdentities: false,
   index: 'utterances_spoofed_embedding_hnsw',
 };

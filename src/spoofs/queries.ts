@@ -13,7 +13,7 @@ export type SpoofTimelineItem = {
   end: number | null;
   pSpoofed: number | null;
   label: string | null;
-  /** the spoof cluster it belongs to, or for a near miss the one it sits inside; none until clusters exist */
+  /** the spoof cluster it belongs to, or for a near miss the one it sits inside (near misses: to come) */
   clusterId: string | null;
   nearMiss: boolean;
 };
@@ -23,7 +23,7 @@ export async function spoofTimeline(db: Db, recordingId: string): Promise<SpoofT
   const rows = await queryRows<Omit<SpoofTimelineItem, 'nearMiss'> & { pSpoofed: number | string | null }>(
     db,
     sql`select u.id as "utteranceId", u.speaker_label as "speakerLabel", u.start_s as start, u.end_s as "end", u.p_spoofed as "pSpoofed",
-               u.deepfake_label as label, null::uuid as "clusterId"
+               u.deepfake_label as label, u.spoof_cluster_id as "clusterId"
         from utterances u
         where u.recording_id = ${recordingId}
           and (u.deepfake_label is not null or u.deepfake_embedding is not null)

@@ -2,7 +2,7 @@ import { sql } from 'drizzle-orm';
 import { drainAnalysis } from '../../src/analysis/drain.ts';
 import { analysisSteps } from '../../src/analysis/steps.ts';
 import type { VoiceSettings } from '../../src/config.ts';
-import { DEFAULT_VOICE_SETTINGS } from '../../src/config.ts';
+import { DEFAULT_SPOOF_SETTINGS, DEFAULT_VOICE_SETTINGS, type SpoofSettings } from '../../src/config.ts';
 import { type Db, queryRows } from '../../src/db/client.ts';
 import { withTransaction } from '../../src/db/transaction.ts';
 import { createLogger } from '../../src/log.ts';
@@ -82,11 +82,15 @@ export async function analysePending(db: Db, settings: VoiceSettings = DEFAULT_V
 }
 
 /** Runs every analysis step voxtrace registers (src/analysis/steps.ts) over the pending events. */
-export async function analyseAll(db: Db, settings: VoiceSettings = DEFAULT_VOICE_SETTINGS) {
+export async function analyseAll(
+  db: Db,
+  settings: VoiceSettings = DEFAULT_VOICE_SETTINGS,
+  spoofs: SpoofSettings = DEFAULT_SPOOF_SETTINGS,
+) {
   const summary = await drainAnalysis({
     db,
     log: createLogger('silent'),
-    steps: analysisSteps(settings),
+    steps: analysisSteps(settings, spoofs),
     concurrency: 1,
     leaseSeconds: 30,
     maxAttempts: 2,

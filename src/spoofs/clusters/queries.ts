@@ -1,0 +1,143 @@
+import { sql } from 'drizzle-orm';
+import { type Db, queryRows } from '../../db/client.ts';
+import { DEEPFAKE_DIMENSIONS } from '../../db/schema.ts';
+
+/** The SQL of spoof clusters: their members, figures and the lock their writers share. */
+
+/** Serialises the writers of cluster membership: two calls must not seed one campaign twice. */
+export const SPOOF_CLUSTER_LOCK = 0x766f_7363; // 'vosc'
+
+export async function lockSpoofClusters(tx: Db): Promise<void> {
+  await tx.execute(sql`select pg_advisory_xact_lock(${SPOOF_CLUSTER_LOCK})`);
+}
+
+const DIMS = sql.raw(String(DEEPFAKE_DIMENSIONS));
+
+/** A spoofed utterance with an embedding, not yet in a cluster: what the step places. */
+export type UnplacedUtterance = { id: string; embedding: number[] };
+
+export async function unplacedSpoofedUtterances(tx: Db, recordingId: string): Promise<UnplacedUtterance[]> {
+  const rows = await queryRows<{ id: string; embedding: string }>(
+    tx,
+    sql`select id, deepfake_embedding::text as embedding from utterances
+        where recording_id = ${recordingId} and deepfake_label = 'spoofed'
+          and deepfake_embedding is not null and spoof_cluster_id is null
+        order by start_s nulls last, upstream_id`,
+  );
+  return rows.map((r) => ({ id: r.id, embedding: JSON.parse(r.embedding) as number[] }));
+}
+
+/** The similarity of a unit embedding to an active cluster's centroid; null when not active. */
+export async function similarityToCentroid(
+  tx: Db,
+  clusterId: string,
+  embedding: readonly number[],
+): Promise<number | null> {
+  const [row] = await queryRows<{ similarity: number | string }>(
+    tx,
+    sql`select 1 - (centroid <=> ${JSON.stringify(embedding)}::halfvec(${DIMS})) as similarity
+        from spoof_clusters where id = ${clusterId} and status = 'active'`,
+  );
+  return row ? Number(row.similarity) : null;
+}
+
+/** A new cluster of these utterances, its sum and centroid from their embeddings. */
+export async function insertCluster(
+  tx: Db,
+  utteranceIds: readonly string[],
+  origin: 'online' | 'recluster',
+): Promise<string> {
+  const ids = sql.param([...utteranceIds]);
+  const [row] = await queryRows<{ id: string }>(
+    tx,
+    sql`insert into spoof_clusters (origin, centroid, member_sum, size, recording_count, account_count)
+        select ${origin}, l2_normalize(s.total)::halfvec(${DIMS}), s.total, 0, 0, 0
+        from (select sum(deepfake_embedding::vector(${DIMS})) as total from utterances where id = any(${ids}::uuid[])) s
+        returning id`,
+  );
+  const clusterId = (row as { id: string }).id;
+  await tx.execute(sql`update utterances set spoof_cluster_id = ${clusterId} where id = any(${ids}::uuid[])`);
+  return clusterId;
+}
+
+/** Adds utterances to a cluster: their embeddings to its sum, its centroid moved with it. */
+export async function addToCluster(tx: Db, clusterId: string, utteranceIds: readonly string[]): Promise<void> {
+  const ids = sql.param([...utteranceIds]);
+  await tx.execute(
+    sql`update spoof_clusters c
+        set member_sum = c.member_sum + s.added, centroid = l2_normalize(c.member_sum + s.added)::halfvec(${DIMS}),
+            updated_at = now()
+        from (select sum(deepfake_embedding::vector(${DIMS})) as added from utterances where id = any(${ids}::uuid[])) s
+        where c.id = ${clusterId}`,
+  );
+  await tx.execute(sql`update utterances set spoof_cluster_id = ${clusterId} where id = any(${ids}::uuid[])`);
+}
+
+/**
+ * Recomputes the figures of `clusterIds` from their members (`utterances_spoof_cluster_idx`):
+ * size, recordings, accounts, channels, first and last seen (the call's time, else when it was
+ * stored), mean pSpoofed, radius (the largest cosine distance to the centroid) and medoid (the
+ * member nearest the centroid).
+ */
+export async function refreshClusterFigures(tx: Db, clusterIds: readonly string[]): Promise<void> {
+  if (clusterIds.length === 0) return;
+  await tx.execute(
+    sql`with members as (
+          select u.spoof_cluster_id as cluster_id, u.id, u.recording_id, u.p_spoofed, r.account_ref, r.channel,
+                 coalesce(r.call_at, r.created_at) as seen_at, u.deepfake_embedding <=> c.centroid as distance
+          from utterances u
+          join spoof_clusters c on c.id = u.spoof_cluster_id
+          join recordings r on r.id = u.recording_id
+          where u.spoof_cluster_id = any(${sql.param([...clusterIds])}::uuid[])
+        ), figures as (
+          select cluster_id, count(*)::int as size, count(distinct recording_id)::int as recordings,
+                 count(distinct account_ref)::int as accounts,
+                 coalesce(array_agg(distinct channel order by channel) filter (where channel is not null), '{}') as channels,
+                 min(seen_at) as first_seen, max(seen_at) as last_seen, avg(p_spoofed) as mean_p, max(distance) as radius,
+                 (array_agg(id order by distance, id))[1] as medoid
+          from members group by cluster_id
+        )
+        update spoof_clusters c
+        set size = f.size, recording_count = f.recordings, account_count = f.accounts, channels = f.channels,
+            first_seen_at = f.first_seen, last_seen_at = f.last_seen, mean_p_spoofed = f.mean_p,
+            radius = f.radius, medoid_utterance_id = f.medoid, updated_at = now()
+        from figures f where c.id = f.cluster_id`,
+  );
+}
+
+/** A cluster's members as alert evidence: each with its similarity to the centroid. */
+export async function clusterEvidence(
+  tx: Db,
+  clusterId: string,
+  which: { since?: Date; until?: Date } = {},
+): Promise<{ utteranceId: string; recordingId: string; accountRef: string | null; similarity: number }[]> {
+  const since = which.since
+    ? sql`and coalesce(r.call_at, r.created_at) > ${which.since.toISOString()}::timestamptz`
+    : sql``;
+  const until = which.until
+    ? sql`and coalesce(r.call_at, r.created_at) <= ${which.until.toISOString()}::timestamptz`
+    : sql``;
+  const rows = await queryRows<{
+    utteranceId: string;
+    recordingId: string;
+    accountRef: string | null;
+    similarity: number | string;
+  }>(
+    tx,
+    sql`select u.id as "utteranceId", u.recording_id as "recordingId", r.account_ref as "accountRef",
+               1 - (u.deepfake_embedding <=> c.centroid) as similarity
+        from utterances u join spoof_clusters c on c.id = u.spoof_cluster_id join recordings r on r.id = u.recording_id
+        where u.spoof_cluster_id = ${clusterId} ${since} ${until}
+        order by u.recording_id, u.id`,
+  );
+  return rows.map((r) => ({ ...r, similarity: Number(r.similarity) }));
+}
+
+/** When a recording happened: its call time, else when it was stored. */
+export async function recordingTime(tx: Db, recordingId: string): Promise<Date> {
+  const [row] = await queryRows<{ at: Date | string }>(
+    tx,
+    sql`select coalesce(call_at, created_at) as at from recordings where id = ${recordingId}`,
+  );
+  return new Date((row as { at: Date | string }).at);
+}

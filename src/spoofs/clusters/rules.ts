@@ -1,0 +1,29 @@
+/**
+ * The online spoof-cluster rules (docs/spoofs.md, "Spoof clusters"), density-based in deepfake
+ * space: a neighbour is another recording's spoofed utterance at cosine similarity ≥
+ * NEIGHBOUR_SIMILARITY; a new spoofed utterance joins the cluster most of its clustered neighbours
+ * belong to (at least MIN_VOTES of them) when it is also within CENTROID_SIMILARITY of that
+ * cluster's centroid (a border point joins, it never bridges two clusters); otherwise it waits as
+ * noise, and noise seeds a cluster once a point has MIN_POINTS − 1 noise neighbours from at least
+ * MIN_RECORDINGS recordings (itself included).
+ *
+ * Provisional: set from the stand-in's deepfake statistics (bench/results/generator.json): one
+ * family's utterances score 0.70–0.96 with each other (p01 0.72), a near relative's 0.43–0.60, an
+ * unrelated family's and bonafide speech's at most 0.25 — so 0.65 keeps relatives apart and
+ * bonafide false alarms (~1.5 % of genuine utterances labelled spoofed) without neighbours. They
+ * are tuned and reported by `eval spoofs` when it lands.
+ */
+
+/** the nearest spoofed utterances looked at */
+export const NEIGHBOUR_K = 16;
+export const NEIGHBOUR_SIMILARITY = 0.65;
+/** clustered neighbours of one cluster needed to join it */
+export const MIN_VOTES = 2;
+/** a member's similarity to its cluster's centroid (one family's members sit at ~0.9) */
+export const CENTROID_SIMILARITY = 0.75;
+/** points (the new one and its noise neighbours) that seed a cluster */
+export const MIN_POINTS = 4;
+/** distinct recordings among them: one call's utterances are alike whatever they are */
+export const MIN_RECORDINGS = 3;
+/** `spoof_cluster_growth` looks at the recordings a cluster gained within this window */
+export const GROWTH_WINDOW_MS = 24 * 3_600_000;

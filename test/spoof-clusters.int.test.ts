@@ -1,0 +1,238 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI_ACTOR } from '../src/audit/audit.ts';
+import { DEFAULT_SPOOF_SETTINGS, DEFAULT_VOICE_SETTINGS } from '../src/config.ts';
+import { queryRows } from '../src/db/client.ts';
+import { createApiKey } from '../src/keys/keys.ts';
+import { createLogger } from '../src/log.ts';
+import type { UtteranceRow } from '../src/recordings/store.ts';
+import { SPOOF_CLUSTER_STEP, spoofClusterStep } from '../src/spoofs/clusters/step.ts';
+import { randomStream } from '../src/standin/voices.ts';
+import { testApp } from './support/app.ts';
+import { repoRoot } from './support/cli.ts';
+import { createTestDatabase, type TestDatabase } from './support/db.ts';
+import { analyseAll, storeCall } from './support/identity-calls.ts';
+
+/**
+ * Online spoof clusters through the analysis steps on a real database, on deepfake embeddings of a
+ * chosen geometry: a generator family is a random direction in 768-d, its utterances that direction
+ * plus noise (similarity ≈ 0.9 to each other); a near relative sits at 0.55 to its parent; a false
+ * alarm is genuine speech the upstream labelled spoofed, an unrelated direction.
+ */
+
+const DIMS = 768;
+let database: TestDatabase;
+let app: ReturnType<typeof testApp>;
+let reader: { key: string };
+const settings = { ...DEFAULT_SPOOF_SETTINGS, growthPerDay: 3 };
+const start = Date.UTC(2026, 4, 1);
+const HOUR = 3_600_000;
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  app = testApp(database.db);
+  reader = await createApiKey(database.db, { scope: 'read', name: 'analyst' }, CLI_ACTOR);
+});
+afterAll(async () => {
+  await database?.close();
+});
+
+const unit = (v: number[]) => {
+  const n = Math.hypot(...v);
+  return v.map((x) => x / n);
+};
+const direction = (name: string) => {
+  const random = randomStream(5, 'spoof-cluster-test', name);
+  return unit(Array.from({ length: DIMS }, () => random.gaussian()));
+};
+/** one utterance of `family`: its direction plus noise (relative energy 0.12: ≈ 0.9 to another) */
+const utteranceOf = (family: number[], key: string) => {
+  const random = randomStream(6, 'spoof-cluster-utterance', key);
+  const scale = Math.sqrt(0.12 / DIMS);
+  return unit(family.map((x) => x + scale * random.gaussian()));
+};
+const mix = (a: number[], b: number[], wa: number) =>
+  unit(a.map((x, i) => wa * x + Math.sqrt(1 - wa * wa) * (b[i] as number)));
+
+let n = 0;
+/** One call whose caller says these utterances (spoofed unless said otherwise), at `at`. */
+async function call(vectors: number[][], at: Date, label = 'spoofed'): Promise<string> {
+  const utterances: UtteranceRow[] = vectors.map((v, i) => ({
+    upstreamId: String(i),
+    startS: i * 5,
+    endS: i * 5 + 4,
+    speakerLabel: 'speaker_0',
+    transcript: null,
+    language: 'en',
+    deepfakeLabel: label,
+    pSpoofed: label === 'spoofed' ? 0.9999 : 0.0001,
+    deepfake: { text: `[${v.join(',')}]`, norm: 1 },
+  }));
+  const { recordingId } = await storeCall(database.db, [], `acc-${n++}`, { callAt: at, channel: 'ivr', utterances });
+  return recordingId;
+}
+
+const analyse = () => analyseAll(database.db, DEFAULT_VOICE_SETTINGS, settings);
+const clusterOf = async (recordingId: string) => {
+  const rows = await queryRows<{ clusterId: string | null }>(
+    database.db,
+    sql`select spoof_cluster_id as "clusterId" from utterances where recording_id = ${recordingId} order by upstream_id`,
+  );
+  return rows.map((r) => r.clusterId);
+};
+const alerts = (type: string) =>
+  queryRows<{ id: string; clusterId: string; recordingIds: string[]; evidence: unknown[] }>(
+    database.db,
+    sql`select id, cluster_id as "clusterId", recording_ids::text[] as "recordingIds", evidence
+        from alerts where type = ${type} order by created_at`,
+  );
+
+describe('online spoof clusters', () => {
+  const familyA = direction('family-a');
+  const familyB = direction('family-b');
+  const relativeOfA = mix(familyA, direction('family-a-variant'), 0.55);
+  const recordings: Record<string, string[]> = { a: [], b: [], relative: [] };
+
+  it('leaves the first spoofed calls of a family as noise, and seeds a cluster from the fourth call, raising new_spoof_campaign once', async () => {
+    for (let c = 0; c < 3; c++)
+      recordings.a?.push(await call([utteranceOf(familyA, `a-${c}`)], new Date(start + c * 48 * HOUR)));
+    await analyse();
+    for (const id of recordings.a ?? []) expect(await clusterOf(id)).toEqual([null]);
+    expect(await alerts('new_spoof_campaign')).toEqual([]);
+
+    recordings.a?.push(await call([utteranceOf(familyA, 'a-3')], new Date(start + 3 * 48 * HOUR)));
+    await analyse();
+    const ids = new Set((await Promise.all((recordings.a ?? []).map(clusterOf))).flat());
+    expect(ids.size).toBe(1);
+    const [clusterId] = [...ids];
+    expect(clusterId).toBeTruthy();
+    const [campaign, ...more] = await alerts('new_spoof_campaign');
+    expect(more).toEqual([]);
+    expect(campaign?.clusterId).toBe(clusterId);
+    expect([...(campaign?.recordingIds ?? [])].sort()).toEqual([...(recordings.a ?? [])].sort());
+    const [cluster] = await queryRows<{
+      size: number;
+      recordingCount: number;
+      accountCount: number;
+      radius: number;
+      medoid: string | null;
+      channels: string[];
+    }>(
+      database.db,
+      sql`select size, recording_count as "recordingCount", account_count as "accountCount", radius,
+                 medoid_utterance_id as medoid, channels from spoof_clusters where id = ${clusterId}`,
+    );
+    expect(cluster).toMatchObject({ size: 4, recordingCount: 4, accountCount: 4, channels: ['ivr'] });
+    expect(cluster?.radius).toBeGreaterThan(0);
+    expect(cluster?.radius).toBeLessThan(0.25);
+    expect(cluster?.medoid).toBeTruthy();
+  });
+
+  it('lets a later call of the family join, shown in the recording view; raises no second campaign', async () => {
+    const id = await call([utteranceOf(familyA, 'a-4'), utteranceOf(familyA, 'a-5')], new Date(start + 4 * 48 * HOUR));
+    recordings.a?.push(id);
+    await analyse();
+    const [first] = await clusterOf(recordings.a?.[0] as string);
+    expect(await clusterOf(id)).toEqual([first, first]);
+    const response = await app.request(`/v1/recordings/${id}`, { headers: { authorization: `Bearer ${reader.key}` } });
+    const body = (await response.json()) as {
+      spoof: { verdict: string; clusterIds: string[]; timeline: { clusterId: string }[] };
+    };
+    expect(body.spoof.clusterIds).toEqual([first]);
+    expect(body.spoof.timeline.map((t) => t.clusterId)).toEqual([first, first]);
+    const [size] = await queryRows<{ size: number }>(
+      database.db,
+      sql`select size from spoof_clusters where id = ${first}`,
+    );
+    expect(size?.size).toBe(6);
+    expect(await alerts('new_spoof_campaign')).toHaveLength(1);
+  });
+
+  it('keeps false alarms as noise: unrelated genuine speech labelled spoofed, even many in one call', async () => {
+    const falseAlarms: string[] = [];
+    for (let c = 0; c < 8; c++) falseAlarms.push(await call([direction(`genuine-${c}`)], new Date(start + c * HOUR)));
+    // one call's utterances are alike whatever they are: five of them do not make a campaign
+    const caller = direction('genuine-caller');
+    falseAlarms.push(
+      await call(
+        [0, 1, 2, 3, 4].map((u) => utteranceOf(caller, `caller-${u}`)),
+        new Date(start),
+      ),
+    );
+    await analyse();
+    for (const id of falseAlarms) expect((await clusterOf(id)).every((c) => c === null)).toBe(true);
+    expect(await alerts('new_spoof_campaign')).toHaveLength(1);
+  });
+
+  it('gives a far family and a near relative clusters of their own', async () => {
+    for (let c = 0; c < 4; c++) {
+      recordings.b?.push(await call([utteranceOf(familyB, `b-${c}`)], new Date(start + c * HOUR)));
+      recordings.relative?.push(await call([utteranceOf(relativeOfA, `r-${c}`)], new Date(start + c * HOUR)));
+    }
+    await analyse();
+    const clusterA = (await clusterOf(recordings.a?.[0] as string))[0];
+    const clusterB = new Set((await Promise.all((recordings.b ?? []).map(clusterOf))).flat());
+    const clusterR = new Set((await Promise.all((recordings.relative ?? []).map(clusterOf))).flat());
+    expect(clusterB.size).toBe(1);
+    expect(clusterR.size).toBe(1);
+    const [b] = [...clusterB];
+    const [r] = [...clusterR];
+    expect(new Set([clusterA, b, r]).size).toBe(3);
+    expect(b).toBeTruthy();
+    expect(r).toBeTruthy();
+    expect((await alerts('new_spoof_campaign')).map((a) => a.clusterId).sort()).toEqual([clusterA, b, r].sort());
+  });
+
+  it('raises spoof_cluster_growth once a cluster gains the configured recordings within 24 hours, then updates it', async () => {
+    const day = start + 30 * 24 * HOUR;
+    for (let c = 0; c < 2; c++)
+      recordings.a?.push(await call([utteranceOf(familyA, `burst-${c}`)], new Date(day + c * HOUR)));
+    await analyse();
+    expect(await alerts('spoof_cluster_growth')).toEqual([]);
+    recordings.a?.push(await call([utteranceOf(familyA, 'burst-2')], new Date(day + 2 * HOUR)));
+    await analyse();
+    const [growth, ...more] = await alerts('spoof_cluster_growth');
+    expect(more).toEqual([]);
+    expect(growth?.recordingIds).toHaveLength(3);
+    recordings.a?.push(await call([utteranceOf(familyA, 'burst-3')], new Date(day + 3 * HOUR)));
+    await analyse();
+    const updated = await alerts('spoof_cluster_growth');
+    expect(updated).toHaveLength(1);
+    expect(updated[0]?.id).toBe(growth?.id);
+    expect(updated[0]?.recordingIds).toHaveLength(4);
+  });
+
+  it('answers the campaigns query docs/spoofs.md gives analysts, pasted as written', async () => {
+    const text = fs.readFileSync(path.join(repoRoot, 'docs', 'spoofs.md'), 'utf8');
+    const campaigns = [...text.matchAll(/```sql\n([\s\S]*?)```/g)].map((m) => (m[1] as string).trim())[3] as string;
+    expect(campaigns).toMatch(/from spoof_clusters/);
+    const rows = await queryRows<{ id: string; size: number; recording_count: number; account_count: number }>(
+      database.db,
+      sql.raw(campaigns),
+    );
+    const clusterA = (await clusterOf(recordings.a?.[0] as string))[0];
+    expect(rows).toHaveLength(3);
+    expect(rows[0]).toMatchObject({ id: clusterA, size: 10, recording_count: 9 });
+    expect(rows.slice(1).map((r) => r.size)).toEqual([4, 4]);
+  });
+
+  it('places nothing twice when the step runs again on a recording', async () => {
+    const id = await call([utteranceOf(familyB, 'b-again')], new Date(start + 10 * HOUR));
+    await analyse();
+    const before = await queryRows(database.db, sql`select id, size, updated_at from spoof_clusters order by id`);
+    const alertsBefore = await queryRows(database.db, sql`select id, recording_ids from alerts order by id`);
+    const event = { id: 'replayed', recordingId: id, kind: 'stored' as const, stepsDone: [], attempts: 1 };
+    await spoofClusterStep(settings).run({ tx: database.db, event, log: createLogger('silent') });
+    expect(await queryRows(database.db, sql`select id, size, updated_at from spoof_clusters order by id`)).toEqual(
+      before,
+    );
+    expect(await queryRows(database.db, sql`select id, recording_ids from alerts order by id`)).toEqual(alertsBefore);
+    const [done] = await queryRows<{ steps: string[] }>(
+      database.db,
+      sql`select steps_done as steps from recording_events where recording_id = ${id}`,
+    );
+    expect(done?.steps).toContain(SPOOF_CLUSTER_STEP);
+  });
+});
