@@ -185,6 +185,44 @@ describe('online spoof clusters', () => {
     expect((await alerts('new_spoof_campaign')).map((a) => a.clusterId).sort()).toEqual([clusterA, b, r].sort());
   });
 
+  it('flags a spoof the upstream labelled bonafide inside a cluster as a near miss, and the call suspicious; genuine speech and a relative are not', async () => {
+    const clusterA = (await clusterOf(recordings.a?.[0] as string))[0];
+    const missed = await call([utteranceOf(familyA, 'missed')], new Date(start + 12 * HOUR), 'bonafide');
+    const genuine = await call([direction('genuine-speaker')], new Date(start + 12 * HOUR), 'bonafide');
+    const relative = await call([utteranceOf(relativeOfA, 'r-missed')], new Date(start + 12 * HOUR), 'bonafide');
+    await analyse();
+    const nearMissOf = async (recordingId: string) =>
+      (
+        await queryRows<{ nearMiss: string | null; cluster: string | null }>(
+          database.db,
+          sql`select near_miss_cluster_id as "nearMiss", spoof_cluster_id as cluster from utterances where recording_id = ${recordingId}`,
+        )
+      )[0];
+    expect(await nearMissOf(missed)).toEqual({ nearMiss: clusterA, cluster: null });
+    expect((await nearMissOf(genuine))?.nearMiss).toBeNull();
+    // the relative's own cluster is near it: inside that one, if anything, never inside family A's
+    expect((await nearMissOf(relative))?.nearMiss).not.toBe(clusterA);
+    const response = await app.request(`/v1/recordings/${missed}`, {
+      headers: { authorization: `Bearer ${reader.key}` },
+    });
+    const { spoof } = (await response.json()) as {
+      spoof: {
+        verdict: string;
+        nearMisses: { utteranceId: string; clusterId: string }[];
+        clusterIds: string[];
+        timeline: { nearMiss: boolean; clusterId: string }[];
+      };
+    };
+    expect(spoof.verdict).toBe('suspicious');
+    expect(spoof.nearMisses).toEqual([{ utteranceId: expect.any(String), clusterId: clusterA }]);
+    expect(spoof.clusterIds).toEqual([clusterA]);
+    expect(spoof.timeline.map((t) => [t.nearMiss, t.clusterId])).toEqual([[true, clusterA]]);
+    const genuineView = (await (
+      await app.request(`/v1/recordings/${genuine}`, { headers: { authorization: `Bearer ${reader.key}` } })
+    ).json()) as { spoof: { verdict: string } };
+    expect(genuineView.spoof.verdict).toBe('bonafide');
+  });
+
   it('raises spoof_cluster_growth once a cluster gains the configured recordings within 24 hours, then updates it', async () => {
     const day = start + 30 * 24 * HOUR;
     for (let c = 0; c < 2; c++)

@@ -150,6 +150,10 @@ export const utterances = pgTable(
     deepfakeRawNorm: doublePrecision('deepfake_raw_norm'),
     // the spoof cluster this spoofed utterance belongs to (src/spoofs/clusters/, the one writer)
     spoofClusterId: uuid('spoof_cluster_id').references((): AnyPgColumn => spoofClusters.id, { onDelete: 'set null' }),
+    // a near miss: bonafide-labelled speech inside this spoof cluster (src/spoofs/clusters/near-misses.ts)
+    nearMissClusterId: uuid('near_miss_cluster_id').references((): AnyPgColumn => spoofClusters.id, {
+      onDelete: 'set null',
+    }),
     createdAt: createdAt(),
   },
   (t) => [
@@ -157,6 +161,9 @@ export const utterances = pgTable(
     index('utterances_spoof_cluster_idx')
       .on(t.spoofClusterId, t.recordingId)
       .where(sql`${t.spoofClusterId} is not null`),
+    index('utterances_near_miss_cluster_idx')
+      .on(t.nearMissClusterId, t.recordingId)
+      .where(sql`${t.nearMissClusterId} is not null`),
     // Spoofed utterances only: they are what spoof-cluster search looks among. Bonafide speech is
     // most of the traffic (~98% of the demo corpus) and has no campaign to find; indexing it too made
     // the index ~40× larger and HNSW upkeep most of the cost of storing a recording (bench/README.md).

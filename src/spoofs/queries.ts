@@ -13,17 +13,18 @@ export type SpoofTimelineItem = {
   end: number | null;
   pSpoofed: number | null;
   label: string | null;
-  /** the spoof cluster it belongs to, or for a near miss the one it sits inside (near misses: to come) */
+  /** the spoof cluster it belongs to, or for a near miss the one it sits inside */
   clusterId: string | null;
   nearMiss: boolean;
 };
 
 /** The recording's utterances with a deepfake verdict or embedding (`utterances_recording_upstream_key`). */
 export async function spoofTimeline(db: Db, recordingId: string): Promise<SpoofTimelineItem[]> {
-  const rows = await queryRows<Omit<SpoofTimelineItem, 'nearMiss'> & { pSpoofed: number | string | null }>(
+  const rows = await queryRows<SpoofTimelineItem & { pSpoofed: number | string | null }>(
     db,
     sql`select u.id as "utteranceId", u.speaker_label as "speakerLabel", u.start_s as start, u.end_s as "end", u.p_spoofed as "pSpoofed",
-               u.deepfake_label as label, u.spoof_cluster_id as "clusterId"
+               u.deepfake_label as label, coalesce(u.spoof_cluster_id, u.near_miss_cluster_id) as "clusterId",
+               u.near_miss_cluster_id is not null as "nearMiss"
         from utterances u
         where u.recording_id = ${recordingId}
           and (u.deepfake_label is not null or u.deepfake_embedding is not null)
@@ -34,7 +35,6 @@ export async function spoofTimeline(db: Db, recordingId: string): Promise<SpoofT
     start: r.start === null ? null : Number(r.start),
     end: r.end === null ? null : Number(r.end),
     pSpoofed: r.pSpoofed === null ? null : Number(r.pSpoofed),
-    nearMiss: false,
   }));
 }
 

@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { type Db, queryRows } from '../../db/client.ts';
 import { DEEPFAKE_DIMENSIONS } from '../../db/schema.ts';
+import { NEAR_MISS_RADIUS_FACTOR } from './rules.ts';
 
 /** The SQL of spoof clusters: their members, figures and the lock their writers share. */
 
@@ -140,4 +141,31 @@ export async function recordingTime(tx: Db, recordingId: string): Promise<Date> 
     sql`select coalesce(call_at, created_at) as at from recordings where id = ${recordingId}`,
   );
   return new Date((row as { at: Date | string }).at);
+}
+
+/** A bonafide-labelled utterance of a recording inside an active cluster's reach (rules.ts) of its centroid. */
+export type NearMissCandidate = { utteranceId: string; embedding: number[]; clusterIds: string[] };
+
+/**
+ * The recording's bonafide-labelled utterances with an embedding that sit within an active
+ * cluster's reach of its centroid (NEAR_MISS_RADIUS_FACTOR × its radius), with those clusters nearest first: every centroid is compared
+ * (they are few next to the utterances), no index.
+ */
+export async function nearMissCandidates(tx: Db, recordingId: string): Promise<NearMissCandidate[]> {
+  const rows = await queryRows<{ utteranceId: string; embedding: string; clusterIds: string[] }>(
+    tx,
+    sql`select u.id as "utteranceId", u.deepfake_embedding::text as embedding,
+               array_agg(c.id::text order by u.deepfake_embedding <=> c.centroid, c.id) as "clusterIds"
+        from utterances u
+        join spoof_clusters c on c.status = 'active' and (u.deepfake_embedding <=> c.centroid) <= c.radius * ${NEAR_MISS_RADIUS_FACTOR}
+        where u.recording_id = ${recordingId} and u.deepfake_label = 'bonafide'
+          and u.deepfake_embedding is not null and u.near_miss_cluster_id is null
+        group by u.id
+        order by u.id`,
+  );
+  return rows.map((r) => ({ ...r, embedding: JSON.parse(r.embedding) as number[] }));
+}
+
+export async function markNearMiss(tx: Db, utteranceId: string, clusterId: string): Promise<void> {
+  await tx.execute(sql`update utterances set near_miss_cluster_id = ${clusterId} where id = ${utteranceId}`);
 }

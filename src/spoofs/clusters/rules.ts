@@ -25,5 +25,14 @@ export const CENTROID_SIMILARITY = 0.75;
 export const MIN_POINTS = 4;
 /** distinct recordings among them: one call's utterances are alike whatever they are */
 export const MIN_RECORDINGS = 3;
+/**
+ * A near miss sits within this many times the cluster's radius of its centroid. The radius is the
+ * farthest member, and the members pull the centroid towards themselves, so another utterance of
+ * the same generator sits farther out than they do, the more so the smaller the cluster (1.5 times
+ * the radius in a 6-member test cluster, test/spoof-clusters.int.test.ts). Its nearest members
+ * confirm it (MIN_VOTES), and a relative family (similarity ≈ 0.5, distance ≈ 0.5) or genuine speech
+ * (distance ≥ 0.75) stays far beyond twice a family's radius (0.05–0.15 on the stand-in's families).
+ */
+export const NEAR_MISS_RADIUS_FACTOR = 2;
 /** `spoof_cluster_growth` looks at the recordings a cluster gained within this window */
 export const GROWTH_WINDOW_MS = 24 * 3_600_000;

@@ -2,7 +2,9 @@ import { alertSubject, raiseAlerts } from '../../alerts/raise.ts';
 import type { AnalysisStep } from '../../analysis/runner.ts';
 import type { SpoofSettings } from '../../config.ts';
 import type { Db } from '../../db/client.ts';
+import type { Logger } from '../../log.ts';
 import { deepfakeSpace, nearestNeighbours } from '../../search/knn.ts';
+import { flagNearMisses } from './near-misses.ts';
 import {
   addToCluster,
   clusterEvidence,
@@ -29,7 +31,7 @@ export const SPOOF_CLUSTER_STEP = 'spoofs.clusters';
 /**
  * The analysis step that places each spoofed utterance of a stored recording (rules.ts): into the
  * cluster its neighbours vote for, into a new cluster seeded with the noise around it, or left as
- * noise. Raises `new_spoof_campaign` for a cluster it forms and `spoof_cluster_growth` for one that
+ * noise; then flags its bonafide-labelled utterances that sit inside a cluster (near-misses.ts). Raises `new_spoof_campaign` for a cluster it forms and `spoof_cluster_growth` for one that
  * gained ≥ VOXTRACE_SPOOF_GROWTH_PER_DAY recordings within 24 hours of this call, in the step's
  * transaction. Runs before `spoofs.verdict`, which reads what it placed.
  * @example const steps = [spoofClusterStep(settings.spoofs), spoofVerdictStep(settings.spoofs)];
@@ -39,29 +41,36 @@ export function spoofClusterStep(settings: SpoofSettings): AnalysisStep {
     name: SPOOF_CLUSTER_STEP,
     async run({ tx, event, log }) {
       const unplaced = await unplacedSpoofedUtterances(tx, event.recordingId);
-      if (unplaced.length === 0) return;
-      await lockSpoofClusters(tx);
-      const formed = new Set<string>();
-      const joined = new Set<string>();
-      for (const utterance of unplaced) {
-        const placed = await place(tx, event.recordingId, utterance);
-        if (placed?.formed) formed.add(placed.clusterId);
-        else if (placed) joined.add(placed.clusterId);
-      }
-      const touched = [...formed, ...joined];
-      await refreshClusterFigures(tx, touched);
-      const raised = [
-        ...(await raiseNewCampaigns(tx, [...formed])),
-        ...(await raiseGrowth(
-          tx,
-          [...joined].filter((id) => !formed.has(id)),
-          event.recordingId,
-          settings,
-        )),
-      ];
-      if (raised.length > 0) log.info({ alerts: raised }, 'spoof cluster alerts');
+      if (unplaced.length > 0) await placeSpoofed(tx, event.recordingId, unplaced, settings, log);
+      const nearMisses = await flagNearMisses(tx, event.recordingId);
+      if (nearMisses.length > 0) log.info({ nearMisses }, 'near misses');
     },
   };
+}
+
+/** Places the recording's spoofed utterances and raises the campaign alerts, under the clusters' lock. */
+async function placeSpoofed(
+  tx: Db,
+  recordingId: string,
+  unplaced: { id: string; embedding: number[] }[],
+  settings: SpoofSettings,
+  log: Logger,
+): Promise<void> {
+  await lockSpoofClusters(tx);
+  const formed = new Set<string>();
+  const joined = new Set<string>();
+  for (const utterance of unplaced) {
+    const placed = await place(tx, recordingId, utterance);
+    if (placed?.formed) formed.add(placed.clusterId);
+    else if (placed) joined.add(placed.clusterId);
+  }
+  await refreshClusterFigures(tx, [...formed, ...joined]);
+  const grown = [...joined].filter((id) => !formed.has(id));
+  const raised = [
+    ...(await raiseNewCampaigns(tx, [...formed])),
+    ...(await raiseGrowth(tx, grown, recordingId, settings)),
+  ];
+  if (raised.length > 0) log.info({ alerts: raised }, 'spoof cluster alerts');
 }
 
 /** Places one utterance: the cluster it joined or formed, or null (noise). */

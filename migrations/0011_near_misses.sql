@@ -1,0 +1,3 @@
+ALTER TABLE "utterances" ADD COLUMN "near_miss_cluster_id" uuid;--> statement-breakpoint
+ALTER TABLE "utterances" ADD CONSTRAINT "utterances_near_miss_cluster_id_spoof_clusters_id_fk" FOREIGN KEY ("near_miss_cluster_id") REFERENCES "public"."spoof_clusters"("id") ON DELETE set null ON UPDATE no action;--> statement-breakpoint
+CREATE INDEX "utterances_near_miss_cluster_idx" ON "utterances" USING btree ("near_miss_cluster_id","recording_id") WHERE "utterances"."near_miss_cluster_id" is not null;
