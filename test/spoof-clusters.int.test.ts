@@ -273,4 +273,32 @@ describe('online spoof clusters', () => {
     );
     expect(done?.steps).toContain(SPOOF_CLUSTER_STEP);
   });
+
+  it('absorbs the noise that waited before its cluster formed, beyond the seed’s own nearest', async () => {
+    const familyC = direction('family-c');
+    // 20 utterances in two calls: each sees the other call only (2 recordings): noise, waiting
+    const waiting = [
+      await call(
+        Array.from({ length: 10 }, (_, u) => utteranceOf(familyC, `c-x-${u}`)),
+        new Date(start + 40 * HOUR),
+      ),
+      await call(
+        Array.from({ length: 10 }, (_, u) => utteranceOf(familyC, `c-y-${u}`)),
+        new Date(start + 41 * HOUR),
+      ),
+    ];
+    await analyse();
+    for (const id of waiting) expect((await clusterOf(id)).every((c) => c === null)).toBe(true);
+    // a third call seeds the cluster from its 16 nearest; the other 4 are reached from the members
+    const third = await call([utteranceOf(familyC, 'c-z')], new Date(start + 42 * HOUR));
+    await analyse();
+    const [clusterC] = await clusterOf(third);
+    expect(clusterC).toBeTruthy();
+    for (const id of waiting) expect(new Set(await clusterOf(id))).toEqual(new Set([clusterC]));
+    const [cluster] = await queryRows<{ size: number; recordings: number }>(
+      database.db,
+      sql`select size, recording_count as recordings from spoof_clusters where id = ${clusterC}`,
+    );
+    expect(cluster).toEqual({ size: 21, recordings: 3 });
+  });
 });

@@ -169,3 +169,15 @@ export async function nearMissCandidates(tx: Db, recordingId: string): Promise<N
 export async function markNearMiss(tx: Db, utteranceId: string, clusterId: string): Promise<void> {
   await tx.execute(sql`update utterances set near_miss_cluster_id = ${clusterId} where id = ${utteranceId}`);
 }
+
+/** One utterance's embedding and recording, for the noise a cluster absorbs. */
+export async function utteranceEmbedding(
+  tx: Db,
+  utteranceId: string,
+): Promise<{ embedding: number[]; recordingId: string } | null> {
+  const [row] = await queryRows<{ embedding: string | null; recordingId: string }>(
+    tx,
+    sql`select deepfake_embedding::text as embedding, recording_id as "recordingId" from utterances where id = ${utteranceId}`,
+  );
+  return row?.embedding ? { embedding: JSON.parse(row.embedding) as number[], recordingId: row.recordingId } : null;
+}

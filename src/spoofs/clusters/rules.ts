@@ -34,5 +34,7 @@ export const MIN_RECORDINGS = 3;
  * (distance ≥ 0.75) stays far beyond twice a family's radius (0.05–0.15 on the stand-in's families).
  */
 export const NEAR_MISS_RADIUS_FACTOR = 2;
+/** noise utterances one call's placements may pull into clusters (absorbNoise): a bound on one step's work */
+export const ABSORB_MAX = 500;
 /** `spoof_cluster_growth` looks at the recordings a cluster gained within this window */
 export const GROWTH_WINDOW_MS = 24 * 3_600_000;

@@ -3,7 +3,7 @@ import type { AnalysisStep } from '../../analysis/runner.ts';
 import type { SpoofSettings } from '../../config.ts';
 import type { Db } from '../../db/client.ts';
 import type { Logger } from '../../log.ts';
-import { deepfakeSpace, nearestNeighbours } from '../../search/knn.ts';
+import { deepfakeSpace, type Neighbour, nearestNeighbours } from '../../search/knn.ts';
 import { flagNearMisses } from './near-misses.ts';
 import {
   addToCluster,
@@ -14,8 +14,10 @@ import {
   refreshClusterFigures,
   similarityToCentroid,
   unplacedSpoofedUtterances,
+  utteranceEmbedding,
 } from './queries.ts';
 import {
+  ABSORB_MAX,
   CENTROID_SIMILARITY,
   GROWTH_WINDOW_MS,
   MIN_POINTS,
@@ -59,8 +61,12 @@ async function placeSpoofed(
   await lockSpoofClusters(tx);
   const formed = new Set<string>();
   const joined = new Set<string>();
+  const absorbed = new Set<string>();
   for (const utterance of unplaced) {
+    // a cluster that an earlier utterance formed or joined may have absorbed this one already
+    if (absorbed.has(utterance.id)) continue;
     const placed = await place(tx, recordingId, utterance);
+    for (const id of placed?.absorbed ?? []) absorbed.add(id);
     if (placed?.formed) formed.add(placed.clusterId);
     else if (placed) joined.add(placed.clusterId);
   }
@@ -73,17 +79,30 @@ async function placeSpoofed(
   if (raised.length > 0) log.info({ alerts: raised }, 'spoof cluster alerts');
 }
 
-/** Places one utterance: the cluster it joined or formed, or null (noise). */
+/** Places one utterance: the cluster it joined or formed (with the noise it absorbed), or null (noise). */
 async function place(
   tx: Db,
   recordingId: string,
   utterance: { id: string; embedding: number[] },
-): Promise<{ clusterId: string; formed: boolean } | null> {
+): Promise<{ clusterId: string; formed: boolean; absorbed: string[] } | null> {
   const { neighbours } = await nearestNeighbours(tx, deepfakeSpace, utterance.embedding, {
     k: NEIGHBOUR_K,
     filter: { excludeRecordingIds: [recordingId] },
   });
   const near = neighbours.filter((n) => n.similarity >= NEIGHBOUR_SIMILARITY);
+  const placed = await joinOrSeed(tx, recordingId, utterance, near);
+  if (!placed) return null;
+  const absorbed = await absorbNoise(tx, placed.clusterId, placed.members);
+  return { clusterId: placed.clusterId, formed: placed.formed, absorbed };
+}
+
+/** The rules of rules.ts for one utterance and its neighbours: join, seed, or nothing (noise). */
+async function joinOrSeed(
+  tx: Db,
+  recordingId: string,
+  utterance: { id: string; embedding: number[] },
+  near: Neighbour[],
+): Promise<{ clusterId: string; formed: boolean; members: string[] } | null> {
   const votes = new Map<string, number>();
   for (const n of near) {
     const clusterId = n.clusterId as string | null;
@@ -94,16 +113,49 @@ async function place(
     const similarity = await similarityToCentroid(tx, best, utterance.embedding);
     if (similarity !== null && similarity >= CENTROID_SIMILARITY) {
       await addToCluster(tx, best, [utterance.id]);
-      return { clusterId: best, formed: false };
+      return { clusterId: best, formed: false, members: [utterance.id] };
     }
   }
   const noise = near.filter((n) => !n.clusterId);
   const recordings = new Set([recordingId, ...noise.map((n) => n.recordingId)]);
   if (noise.length + 1 >= MIN_POINTS && recordings.size >= MIN_RECORDINGS) {
-    const clusterId = await insertCluster(tx, [utterance.id, ...noise.map((n) => n.id)], 'online');
-    return { clusterId, formed: true };
+    const members = [utterance.id, ...noise.map((n) => n.id)];
+    const clusterId = await insertCluster(tx, members, 'online');
+    return { clusterId, formed: true, members };
   }
   return null;
+}
+
+/**
+ * Grows a cluster over the noise its new members reach: the noise that waited before the cluster
+ * formed (or before a member arrived that reaches it) is a neighbour of a member at ≥
+ * NEIGHBOUR_SIMILARITY and within CENTROID_SIMILARITY of the centroid, and joins; its own noise
+ * neighbours are looked at in turn, at most ABSORB_MAX utterances for one placement. Returns those it absorbed.
+ */
+async function absorbNoise(tx: Db, clusterId: string, members: readonly string[]): Promise<string[]> {
+  const queue = [...members];
+  const seen = new Set(members);
+  const absorbed: string[] = [];
+  while (queue.length > 0 && absorbed.length < ABSORB_MAX) {
+    const member = await utteranceEmbedding(tx, queue.shift() as string);
+    if (!member) continue;
+    const { neighbours } = await nearestNeighbours(tx, deepfakeSpace, member.embedding, {
+      k: NEIGHBOUR_K,
+      filter: { excludeRecordingIds: [member.recordingId] },
+    });
+    for (const n of neighbours) {
+      if (n.clusterId || seen.has(n.id) || n.similarity < NEIGHBOUR_SIMILARITY || absorbed.length >= ABSORB_MAX)
+        continue;
+      seen.add(n.id);
+      const noise = await utteranceEmbedding(tx, n.id);
+      const similarity = noise ? await similarityToCentroid(tx, clusterId, noise.embedding) : null;
+      if (similarity === null || similarity < CENTROID_SIMILARITY) continue;
+      await addToCluster(tx, clusterId, [n.id]);
+      absorbed.push(n.id);
+      queue.push(n.id);
+    }
+  }
+  return absorbed;
 }
 
 async function raiseNewCampaigns(tx: Db, clusterIds: string[]) {
