@@ -42,7 +42,7 @@ export async function similarityToCentroid(
   return row ? Number(row.similarity) : null;
 }
 
-/** A new cluster of these utterances, its sum and centroid from their embeddings. */
+/** A new cluster of these utterances (those in no cluster yet), its sum and centroid from their embeddings. */
 export async function insertCluster(
   tx: Db,
   utteranceIds: readonly string[],
@@ -53,25 +53,31 @@ export async function insertCluster(
     tx,
     sql`insert into spoof_clusters (origin, centroid, member_sum, size, recording_count, account_count)
         select ${origin}, l2_normalize(s.total)::halfvec(${DIMS}), s.total, 0, 0, 0
-        from (select sum(deepfake_embedding::vector(${DIMS})) as total from utterances where id = any(${ids}::uuid[])) s
+        from (select sum(deepfake_embedding::vector(${DIMS})) as total from utterances
+              where id = any(${ids}::uuid[]) and spoof_cluster_id is null) s
         returning id`,
   );
   const clusterId = (row as { id: string }).id;
-  await tx.execute(sql`update utterances set spoof_cluster_id = ${clusterId} where id = any(${ids}::uuid[])`);
+  await tx.execute(
+    sql`update utterances set spoof_cluster_id = ${clusterId} where id = any(${ids}::uuid[]) and spoof_cluster_id is null`,
+  );
   return clusterId;
 }
 
-/** Adds utterances to a cluster: their embeddings to its sum, its centroid moved with it. */
+/** Adds utterances that are in no cluster yet to this one: their embeddings to its sum, its centroid moved with it. */
 export async function addToCluster(tx: Db, clusterId: string, utteranceIds: readonly string[]): Promise<void> {
   const ids = sql.param([...utteranceIds]);
   await tx.execute(
     sql`update spoof_clusters c
         set member_sum = c.member_sum + s.added, centroid = l2_normalize(c.member_sum + s.added)::halfvec(${DIMS}),
             updated_at = now()
-        from (select sum(deepfake_embedding::vector(${DIMS})) as added from utterances where id = any(${ids}::uuid[])) s
-        where c.id = ${clusterId}`,
+        from (select sum(deepfake_embedding::vector(${DIMS})) as added from utterances
+              where id = any(${ids}::uuid[]) and spoof_cluster_id is null) s
+        where c.id = ${clusterId} and s.added is not null`,
   );
-  await tx.execute(sql`update utterances set spoof_cluster_id = ${clusterId} where id = any(${ids}::uuid[])`);
+  await tx.execute(
+    sql`update utterances set spoof_cluster_id = ${clusterId} where id = any(${ids}::uuid[]) and spoof_cluster_id is null`,
+  );
 }
 
 /**

@@ -158,22 +158,33 @@ async function absorbNoise(tx: Db, clusterId: string, members: readonly string[]
   return absorbed;
 }
 
+type ClusterMember = Awaited<ReturnType<typeof clusterEvidence>>[number];
+
+/** A campaign alert on a cluster: its recordings, accounts, and each member with its similarity to the centroid. */
+function clusterAlert(
+  type: 'new_spoof_campaign' | 'spoof_cluster_growth',
+  clusterId: string,
+  members: ClusterMember[],
+) {
+  return {
+    type,
+    subject: alertSubject.cluster(clusterId),
+    clusterId,
+    recordingIds: members.map((m) => m.recordingId),
+    accountRefs: members.flatMap((m) => (m.accountRef ? [m.accountRef] : [])),
+    evidence: members.map((m) => ({
+      utteranceId: m.utteranceId,
+      recordingId: m.recordingId,
+      similarity: round(m.similarity),
+    })),
+  };
+}
+
+/** `new_spoof_campaign`: each cluster this call formed, with all its members. */
 async function raiseNewCampaigns(tx: Db, clusterIds: string[]) {
   const raises = [];
   for (const clusterId of clusterIds) {
-    const members = await clusterEvidence(tx, clusterId);
-    raises.push({
-      type: 'new_spoof_campaign' as const,
-      subject: alertSubject.cluster(clusterId),
-      clusterId,
-      recordingIds: members.map((m) => m.recordingId),
-      accountRefs: members.flatMap((m) => (m.accountRef ? [m.accountRef] : [])),
-      evidence: members.map((m) => ({
-        utteranceId: m.utteranceId,
-        recordingId: m.recordingId,
-        similarity: round(m.similarity),
-      })),
-    });
+    raises.push(clusterAlert('new_spoof_campaign', clusterId, await clusterEvidence(tx, clusterId)));
   }
   return raiseAlerts(tx, raises);
 }
@@ -187,18 +198,7 @@ async function raiseGrowth(tx: Db, clusterIds: string[], recordingId: string, se
   for (const clusterId of clusterIds) {
     const recent = await clusterEvidence(tx, clusterId, { since, until });
     if (new Set(recent.map((m) => m.recordingId)).size < settings.growthPerDay) continue;
-    raises.push({
-      type: 'spoof_cluster_growth' as const,
-      subject: alertSubject.cluster(clusterId),
-      clusterId,
-      recordingIds: recent.map((m) => m.recordingId),
-      accountRefs: recent.flatMap((m) => (m.accountRef ? [m.accountRef] : [])),
-      evidence: recent.map((m) => ({
-        utteranceId: m.utteranceId,
-        recordingId: m.recordingId,
-        similarity: round(m.similarity),
-      })),
-    });
+    raises.push(clusterAlert('spoof_cluster_growth', clusterId, recent));
   }
   return raiseAlerts(tx, raises);
 }
