@@ -17,6 +17,7 @@ import {
   scheduleRetry,
 } from '../recordings/transitions.ts';
 import { jobRetryDelayMs } from '../retry.ts';
+import { DAY_MS } from '../time.ts';
 import { PROCESS_STATUS, type ProcessItem, type UpstreamClient, UpstreamError } from '../upstream/client.ts';
 import { parseResultsDocument, ResultsDocumentError } from '../upstream/results.ts';
 import { sweepSpool } from './spool-sweep.ts';
@@ -163,7 +164,7 @@ export function startWorker(options: WorkerOptions) {
 
   async function findUpstreamProcess(name: string, createdAt: Date): Promise<ProcessItem | null> {
     // the process cannot be older than the recording; a day of slack covers clock and time-zone skew
-    const startDate = new Date(createdAt.getTime() - 86_400_000).toISOString().slice(0, 10);
+    const startDate = new Date(createdAt.getTime() - DAY_MS).toISOString().slice(0, 10);
     for await (const candidate of client.allProcesses({ startDate })) {
       // a process that failed belongs to an earlier try that a retry has since replaced
       if (candidate.name === name && candidate.status >= 0) return candidate;

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { VoxtraceError } from '../errors.ts';
+import { DAY_MS } from '../time.ts';
 import { layOutUtterances } from './audio.ts';
 import { type CallManifest, type ManifestSpeaker, type SpeakerRole, speakerLabel } from './manifest.ts';
 import { between, integerBetween, pickOne, seededRandom, seedFrom } from './random.ts';
@@ -47,7 +48,6 @@ const GUEST_SHARE = 0.03;
 const CLONE_SHARE = 0.6;
 /** The most calls that fraudsters make, as a share of all calls. */
 const FRAUD_SHARE = 0.1;
-const DAY_MS = 86_400_000;
 
 const count = (flag: string, min: number) =>
   z.coerce

@@ -1,4 +1,5 @@
 import type { UpstreamApi } from '../db/schema.ts';
+import { DAY_MS } from '../time.ts';
 import type { CallManifest } from './manifest.ts';
 
 /**
@@ -88,7 +89,7 @@ export function createProcessStore(options: { speed: number; now?: () => number 
     },
     list(api, cid, query) {
       const from = query.startDate ? Date.parse(`${query.startDate}T00:00:00Z`) : -Infinity;
-      const to = query.endDate ? Date.parse(`${query.endDate}T00:00:00Z`) + 86_400_000 : Infinity;
+      const to = query.endDate ? Date.parse(`${query.endDate}T00:00:00Z`) + DAY_MS : Infinity;
       const matching = processes.filter(
         (p) => p.api === api && p.cid === cid && p.createdAt >= from && p.createdAt < to,
       );

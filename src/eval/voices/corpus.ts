@@ -1,4 +1,5 @@
 import { createVoiceModel, type RandomStream, randomStream } from '../../standin/voices.ts';
+import { DAY_MS } from '../../time.ts';
 
 /**
  * The eval's synthetic corpus, at the vector level, with its truth: customers calling their own
@@ -65,7 +66,7 @@ export type CorpusCall = {
 
 export type Corpus = { options: Required<CorpusOptions>; calls: CorpusCall[] };
 
-const YEAR_MS = 365 * 86_400_000;
+const YEAR_MS = 365 * DAY_MS;
 const START = Date.UTC(2026, 0, 1);
 
 /**
@@ -156,7 +157,6 @@ export function generateCorpus(input: CorpusOptions): Corpus {
   return { options, calls };
 }
 
-const DAY_MS = 86_400_000;
 /** the least speech a voiceprint needs to be enrolled or listed (VOXTRACE_ENROL_MIN_SPEECH_S's default) */
 const LISTABLE_SPEECH_S = 8;
 

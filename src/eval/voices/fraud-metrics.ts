@@ -1,3 +1,4 @@
+import { DAY_MS } from '../../time.ts';
 import { dot } from '../../vectors.ts';
 import type { CorpusCall, Role, WatchlistPath } from './corpus.ts';
 import { unitOf } from './metrics.ts';
@@ -11,7 +12,6 @@ import type { LoadedVoiceprint } from './replay.ts';
  */
 
 const round = (x: number, digits = 4) => Math.round(x * 10 ** digits) / 10 ** digits;
-const DAY_MS = 86_400_000;
 
 type Assignments = Map<string, { identityId: string | null; kind: string | null }>;
 

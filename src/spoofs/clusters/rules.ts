@@ -1,3 +1,5 @@
+import { DAY_MS } from '../../time.ts';
+
 /**
  * The online spoof-cluster rules (docs/spoofs.md, "Spoof clusters"), density-based in deepfake
  * space: a neighbour is another recording's spoofed utterance at cosine similarity ≥
@@ -37,4 +39,4 @@ export const NEAR_MISS_RADIUS_FACTOR = 2;
 /** noise utterances one call's placements may pull into clusters (absorbNoise): a bound on one step's work */
 export const ABSORB_MAX = 500;
 /** `spoof_cluster_growth` looks at the recordings a cluster gained within this window */
-export const GROWTH_WINDOW_MS = 24 * 3_600_000;
+export const GROWTH_WINDOW_MS = DAY_MS;

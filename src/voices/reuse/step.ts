@@ -3,14 +3,13 @@ import type { AnalysisStep } from '../../analysis/runner.ts';
 import type { VoiceSettings } from '../../config.ts';
 import type { Db } from '../../db/client.ts';
 import type { Logger } from '../../log.ts';
+import { DAY_MS } from '../../time.ts';
 import { type Calibration, currentCalibration, SAME_VOICE_FAR, scoreOf } from '../calibration.ts';
 import { callsOfIdentity, identitiesOfRecording } from './queries.ts';
 import { reuseWindows } from './windows.ts';
 
 /** The step's name in `steps_done`: stable, a renamed step runs again on every event. */
 export const VOICE_REUSE_STEP = 'voices.reuse';
-
-const DAY_MS = 86_400_000;
 
 /**
  * The analysis step that raises `voice_reuse` when a stored call makes its voice — an identity

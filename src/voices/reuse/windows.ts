@@ -1,3 +1,5 @@
+import { DAY_MS } from '../../time.ts';
+
 /**
  * Voice reuse (CONVENTIONS "Voices API"): one voice heard on at least `accounts` distinct accounts
  * among calls whose times lie within `days` of each other — the same voice call to call: one call
@@ -17,8 +19,6 @@ export type VoiceCall = {
   /** the voiceprints of the identity's other calls that are the same voice as this one */
   sameVoice: readonly string[];
 };
-
-const DAY_MS = 86_400_000;
 
 /**
  * The calls that lie in some window of `days` holding at least `accounts` distinct accounts —

@@ -1,11 +1,10 @@
 import type { AnalysisStep } from '../../analysis/runner.ts';
+import { DAY_MS } from '../../time.ts';
 import { insertProposal, recentCallsOf, unproposedIdentitiesOf } from './queries.ts';
 import { STAFF_WINDOW_DAYS, staffRule } from './rule.ts';
 
 /** The step's name in `steps_done`: stable, a renamed step runs again on every event. */
 export const STAFF_PROPOSAL_STEP = 'voices.staff-proposals';
-
-const DAY_MS = 86_400_000;
 
 /**
  * The analysis step that proposes staff: each `unknown` or `customer` identity of the stored call that was never
