@@ -30,11 +30,18 @@ export function startJobLoop<J extends { id: string }>(options: {
 }): JobLoop {
   const inFlight = new Map<string, Promise<void>>();
   let stopping = false;
-  let wake: () => void = () => {};
+  // a wake-up that comes while the loop is claiming (not waiting) is remembered, not lost: the claim
+  // may have looked before the job it announces was committed, and the wait would then be idleMs
+  let wokenSinceClaim = false;
+  const remember = () => {
+    wokenSinceClaim = true;
+  };
+  let wake: () => void = remember;
 
   async function loop() {
     await options.beforeFirstClaim?.().catch((error) => options.log.warn({ err: error }, 'housekeeping failed'));
     while (!stopping) {
+      wokenSinceClaim = false;
       const free = options.concurrency - inFlight.size;
       let claimed: J[] = [];
       if (free > 0) {
@@ -54,7 +61,7 @@ export function startJobLoop<J extends { id: string }>(options: {
           });
         inFlight.set(job.id, running);
       }
-      if (claimed.length === 0 || inFlight.size >= options.concurrency) {
+      if ((claimed.length === 0 || inFlight.size >= options.concurrency) && !wokenSinceClaim && !stopping) {
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, options.idleMs);
           wake = () => {
@@ -62,6 +69,7 @@ export function startJobLoop<J extends { id: string }>(options: {
             resolve();
           };
         });
+        wake = remember;
       }
     }
   }
