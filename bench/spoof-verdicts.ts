@@ -52,8 +52,8 @@ function callOf(kind: Kind, c: number): JudgedUtterance[] {
     const verdict = model.verdict({ callKey, utteranceId: u.id, spoofFamily: u.spoofFamily, noisy });
     return {
       speakerLabel: u.speakerLabel,
-      startS: u.start,
-      endS: u.end,
+      start: u.start,
+      end: u.end,
       label: verdict.label,
       pSpoofed: verdict.pSpoofed,
       nearMiss: false,

@@ -5,13 +5,13 @@ import { type JudgedUtterance, judgeCall } from '../src/spoofs/verdict.ts';
 /** The call verdict rule (docs/spoofs.md), on utterances laid out by hand. */
 
 const utterance = (
-  startS: number,
-  endS: number,
+  start: number,
+  end: number,
   label: string | null,
   pSpoofed: number | null,
   nearMiss = false,
   speakerLabel = 'speaker_0',
-): JudgedUtterance => ({ speakerLabel, startS, endS, label, pSpoofed, nearMiss });
+): JudgedUtterance => ({ speakerLabel, start, end, label, pSpoofed, nearMiss });
 const judge = (utterances: JudgedUtterance[]) => judgeCall(utterances, DEFAULT_SPOOF_SETTINGS);
 
 describe('judgeCall', () => {
@@ -78,7 +78,7 @@ describe('judgeCall', () => {
 
   it('skips utterances with no times or reversed ones, and follows the configured thresholds', () => {
     const odd: JudgedUtterance[] = [
-      { speakerLabel: 'speaker_0', startS: null, endS: 5, label: 'spoofed', pSpoofed: 1, nearMiss: false },
+      { speakerLabel: 'speaker_0', start: null, end: 5, label: 'spoofed', pSpoofed: 1, nearMiss: false },
       utterance(9, 4, 'spoofed', 1),
       utterance(0, 4, 'bonafide', 0.01),
     ];

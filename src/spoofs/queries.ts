@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { type Db, queryRows } from '../db/client.ts';
 import type { CallVerdict } from '../db/schema.ts';
-import type { CallSpoofEvidence, JudgedUtterance } from './verdict.ts';
+import type { CallSpoofEvidence } from './verdict.ts';
 
 /** The SQL of a call's spoof evidence: its utterances' verdicts, and the stored call verdict. */
 
@@ -35,18 +35,6 @@ export async function spoofTimeline(db: Db, recordingId: string): Promise<SpoofT
     start: r.start === null ? null : Number(r.start),
     end: r.end === null ? null : Number(r.end),
     pSpoofed: r.pSpoofed === null ? null : Number(r.pSpoofed),
-  }));
-}
-
-/** What the call verdict is decided on: each utterance's speaker, times, label, pSpoofed and near-miss flag. */
-export function judgedUtterancesOf(timeline: readonly SpoofTimelineItem[]): JudgedUtterance[] {
-  return timeline.map((t) => ({
-    speakerLabel: t.speakerLabel,
-    startS: t.start,
-    endS: t.end,
-    label: t.label,
-    pSpoofed: t.pSpoofed,
-    nearMiss: t.nearMiss,
   }));
 }
 

@@ -1,6 +1,6 @@
 import type { AnalysisStep } from '../analysis/runner.ts';
 import type { SpoofSettings } from '../config.ts';
-import { judgedUtterancesOf, spoofTimeline, storeCallVerdict } from './queries.ts';
+import { spoofTimeline, storeCallVerdict } from './queries.ts';
 import { judgeCall } from './verdict.ts';
 
 /** The step's name in `steps_done`: stable, a renamed step runs again on every event. */
@@ -16,7 +16,7 @@ export function spoofVerdictStep(settings: SpoofSettings): AnalysisStep {
     name: SPOOF_VERDICT_STEP,
     async run({ tx, event }) {
       const timeline = await spoofTimeline(tx, event.recordingId);
-      await storeCallVerdict(tx, event.recordingId, judgeCall(judgedUtterancesOf(timeline), settings));
+      await storeCallVerdict(tx, event.recordingId, judgeCall(timeline, settings));
     },
   };
 }

@@ -17,10 +17,11 @@ import type { CallVerdict } from '../db/schema.ts';
  * - `bonafide`: otherwise.
  */
 
+/** What the rule reads of an utterance: a timeline item (queries.ts) is one. */
 export type JudgedUtterance = {
   speakerLabel: string | null;
-  startS: number | null;
-  endS: number | null;
+  start: number | null;
+  end: number | null;
   label: string | null;
   pSpoofed: number | null;
   nearMiss: boolean;
@@ -88,8 +89,8 @@ export function judgeCall(utterances: readonly JudgedUtterance[], rule: SpoofSet
 }
 
 function durationOf(u: JudgedUtterance): number | null {
-  if (u.startS === null || u.endS === null || !(u.endS >= u.startS)) return null;
-  return u.endS - u.startS;
+  if (u.start === null || u.end === null || !(u.end >= u.start)) return null;
+  return u.end - u.start;
 }
 
 function round(x: number): number {

@@ -1,7 +1,7 @@
 import type { Db } from '../../db/client.ts';
-import { deepfakeSpace, nearestNeighbours } from '../../search/knn.ts';
+import { spoofedNeighbours, votesByCluster } from './neighbours.ts';
 import { markNearMiss, nearMissCandidates } from './queries.ts';
-import { MIN_VOTES, NEIGHBOUR_K, NEIGHBOUR_SIMILARITY } from './rules.ts';
+import { MIN_VOTES } from './rules.ts';
 
 /**
  * Near misses of a recording: bonafide-labelled utterances that sit inside a spoof cluster —
@@ -17,15 +17,7 @@ export async function flagNearMisses(
 ): Promise<{ utteranceId: string; clusterId: string }[]> {
   const flagged: { utteranceId: string; clusterId: string }[] = [];
   for (const candidate of await nearMissCandidates(tx, recordingId)) {
-    const { neighbours } = await nearestNeighbours(tx, deepfakeSpace, candidate.embedding, {
-      k: NEIGHBOUR_K,
-      filter: { excludeRecordingIds: [recordingId] },
-    });
-    const votes = new Map<string, number>();
-    for (const n of neighbours) {
-      const clusterId = n.clusterId as string | null;
-      if (clusterId && n.similarity >= NEIGHBOUR_SIMILARITY) votes.set(clusterId, (votes.get(clusterId) ?? 0) + 1);
-    }
+    const votes = votesByCluster(await spoofedNeighbours(tx, candidate.embedding, recordingId));
     const clusterId = candidate.clusterIds.find((id) => (votes.get(id) ?? 0) >= MIN_VOTES);
     if (!clusterId) continue;
     await markNearMiss(tx, candidate.utteranceId, clusterId);

@@ -42,6 +42,21 @@ export async function similarityToCentroid(
   return row ? Number(row.similarity) : null;
 }
 
+/** The similarity of a stored utterance to an active cluster's centroid; null when either is missing. */
+export async function utteranceSimilarityToCentroid(
+  tx: Db,
+  clusterId: string,
+  utteranceId: string,
+): Promise<number | null> {
+  const [row] = await queryRows<{ similarity: number | string | null }>(
+    tx,
+    sql`select 1 - (u.deepfake_embedding <=> c.centroid) as similarity
+        from spoof_clusters c, utterances u
+        where c.id = ${clusterId} and c.status = 'active' and u.id = ${utteranceId}`,
+  );
+  return row?.similarity == null ? null : Number(row.similarity);
+}
+
 /** A new cluster of these utterances (those in no cluster yet), its sum and centroid from their embeddings. */
 export async function insertCluster(
   tx: Db,

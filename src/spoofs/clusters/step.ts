@@ -3,8 +3,9 @@ import type { AnalysisStep } from '../../analysis/runner.ts';
 import type { SpoofSettings } from '../../config.ts';
 import type { Db } from '../../db/client.ts';
 import type { Logger } from '../../log.ts';
-import { deepfakeSpace, type Neighbour, nearestNeighbours } from '../../search/knn.ts';
+import type { Neighbour } from '../../search/knn.ts';
 import { flagNearMisses } from './near-misses.ts';
+import { spoofedNeighbours, votesByCluster } from './neighbours.ts';
 import {
   addToCluster,
   clusterEvidence,
@@ -15,17 +16,9 @@ import {
   similarityToCentroid,
   unplacedSpoofedUtterances,
   utteranceEmbedding,
+  utteranceSimilarityToCentroid,
 } from './queries.ts';
-import {
-  ABSORB_MAX,
-  CENTROID_SIMILARITY,
-  GROWTH_WINDOW_MS,
-  MIN_POINTS,
-  MIN_RECORDINGS,
-  MIN_VOTES,
-  NEIGHBOUR_K,
-  NEIGHBOUR_SIMILARITY,
-} from './rules.ts';
+import { ABSORB_MAX, CENTROID_SIMILARITY, GROWTH_WINDOW_MS, MIN_POINTS, MIN_RECORDINGS, MIN_VOTES } from './rules.ts';
 
 /** The step's name in `steps_done`: stable, a renamed step runs again on every event. */
 export const SPOOF_CLUSTER_STEP = 'spoofs.clusters';
@@ -85,11 +78,7 @@ async function place(
   recordingId: string,
   utterance: { id: string; embedding: number[] },
 ): Promise<{ clusterId: string; formed: boolean; absorbed: string[] } | null> {
-  const { neighbours } = await nearestNeighbours(tx, deepfakeSpace, utterance.embedding, {
-    k: NEIGHBOUR_K,
-    filter: { excludeRecordingIds: [recordingId] },
-  });
-  const near = neighbours.filter((n) => n.similarity >= NEIGHBOUR_SIMILARITY);
+  const near = await spoofedNeighbours(tx, utterance.embedding, recordingId);
   const placed = await joinOrSeed(tx, recordingId, utterance, near);
   if (!placed) return null;
   const absorbed = await absorbNoise(tx, placed.clusterId, placed.members);
@@ -103,12 +92,10 @@ async function joinOrSeed(
   utterance: { id: string; embedding: number[] },
   near: Neighbour[],
 ): Promise<{ clusterId: string; formed: boolean; members: string[] } | null> {
-  const votes = new Map<string, number>();
-  for (const n of near) {
-    const clusterId = n.clusterId as string | null;
-    if (clusterId) votes.set(clusterId, (votes.get(clusterId) ?? 0) + 1);
-  }
-  const [best, count] = [...votes].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))[0] ?? [null, 0];
+  const [best, count] = [...votesByCluster(near)].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))[0] ?? [
+    null,
+    0,
+  ];
   if (best && count >= MIN_VOTES) {
     const similarity = await similarityToCentroid(tx, best, utterance.embedding);
     if (similarity !== null && similarity >= CENTROID_SIMILARITY) {
@@ -139,16 +126,10 @@ async function absorbNoise(tx: Db, clusterId: string, members: readonly string[]
   while (queue.length > 0 && absorbed.length < ABSORB_MAX) {
     const member = await utteranceEmbedding(tx, queue.shift() as string);
     if (!member) continue;
-    const { neighbours } = await nearestNeighbours(tx, deepfakeSpace, member.embedding, {
-      k: NEIGHBOUR_K,
-      filter: { excludeRecordingIds: [member.recordingId] },
-    });
-    for (const n of neighbours) {
-      if (n.clusterId || seen.has(n.id) || n.similarity < NEIGHBOUR_SIMILARITY || absorbed.length >= ABSORB_MAX)
-        continue;
+    for (const n of await spoofedNeighbours(tx, member.embedding, member.recordingId)) {
+      if (n.clusterId || seen.has(n.id) || absorbed.length >= ABSORB_MAX) continue;
       seen.add(n.id);
-      const noise = await utteranceEmbedding(tx, n.id);
-      const similarity = noise ? await similarityToCentroid(tx, clusterId, noise.embedding) : null;
+      const similarity = await utteranceSimilarityToCentroid(tx, clusterId, n.id);
       if (similarity === null || similarity < CENTROID_SIMILARITY) continue;
       await addToCluster(tx, clusterId, [n.id]);
       absorbed.push(n.id);

@@ -1,0 +1,30 @@
+import type { Db } from '../../db/client.ts';
+import { deepfakeSpace, type Neighbour, nearestNeighbours } from '../../search/knn.ts';
+import { NEIGHBOUR_K, NEIGHBOUR_SIMILARITY } from './rules.ts';
+
+/**
+ * An utterance's neighbours as the cluster rules count them (rules.ts): among its NEIGHBOUR_K
+ * nearest spoofed utterances of other recordings, those at ≥ NEIGHBOUR_SIMILARITY. One call's
+ * utterances are alike whatever they are, so its own recording never counts.
+ */
+export async function spoofedNeighbours(
+  tx: Db,
+  embedding: readonly number[],
+  recordingId: string,
+): Promise<Neighbour[]> {
+  const { neighbours } = await nearestNeighbours(tx, deepfakeSpace, embedding, {
+    k: NEIGHBOUR_K,
+    filter: { excludeRecordingIds: [recordingId] },
+  });
+  return neighbours.filter((n) => n.similarity >= NEIGHBOUR_SIMILARITY);
+}
+
+/** How many of these neighbours each cluster holds (noise left out). */
+export function votesByCluster(neighbours: readonly Neighbour[]): Map<string, number> {
+  const votes = new Map<string, number>();
+  for (const n of neighbours) {
+    const clusterId = n.clusterId as string | null;
+    if (clusterId) votes.set(clusterId, (votes.get(clusterId) ?? 0) + 1);
+  }
+  return votes;
+}
