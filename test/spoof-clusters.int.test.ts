@@ -7,22 +7,18 @@ import { DEFAULT_SPOOF_SETTINGS, DEFAULT_VOICE_SETTINGS } from '../src/config.ts
 import { queryRows } from '../src/db/client.ts';
 import { createApiKey } from '../src/keys/keys.ts';
 import { createLogger } from '../src/log.ts';
-import type { UtteranceRow } from '../src/recordings/store.ts';
 import { SPOOF_CLUSTER_STEP, spoofClusterStep } from '../src/spoofs/clusters/step.ts';
-import { randomStream } from '../src/standin/voices.ts';
 import { testApp } from './support/app.ts';
 import { repoRoot } from './support/cli.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
-import { analyseAll, storeCall } from './support/identity-calls.ts';
+import { analyseAll } from './support/identity-calls.ts';
+import { clustersOf, direction, mixDirections, spoofCall, utteranceOf } from './support/spoof-calls.ts';
 
 /**
  * Online spoof clusters through the analysis steps on a real database, on deepfake embeddings of a
- * chosen geometry: a generator family is a random direction in 768-d, its utterances that direction
- * plus noise (similarity ≈ 0.9 to each other); a near relative sits at 0.55 to its parent; a false
- * alarm is genuine speech the upstream labelled spoofed, an unrelated direction.
+ * chosen geometry (test/support/spoof-calls.ts).
  */
 
-const DIMS = 768;
 let database: TestDatabase;
 let app: ReturnType<typeof testApp>;
 let reader: { key: string };
@@ -39,49 +35,11 @@ afterAll(async () => {
   await database?.close();
 });
 
-const unit = (v: number[]) => {
-  const n = Math.hypot(...v);
-  return v.map((x) => x / n);
-};
-const direction = (name: string) => {
-  const random = randomStream(5, 'spoof-cluster-test', name);
-  return unit(Array.from({ length: DIMS }, () => random.gaussian()));
-};
-/** one utterance of `family`: its direction plus noise (relative energy 0.12: ≈ 0.9 to another) */
-const utteranceOf = (family: number[], key: string) => {
-  const random = randomStream(6, 'spoof-cluster-utterance', key);
-  const scale = Math.sqrt(0.12 / DIMS);
-  return unit(family.map((x) => x + scale * random.gaussian()));
-};
-const mix = (a: number[], b: number[], wa: number) =>
-  unit(a.map((x, i) => wa * x + Math.sqrt(1 - wa * wa) * (b[i] as number)));
-
-let n = 0;
-/** One call whose caller says these utterances (spoofed unless said otherwise), at `at`. */
-async function call(vectors: number[][], at: Date, label = 'spoofed'): Promise<string> {
-  const utterances: UtteranceRow[] = vectors.map((v, i) => ({
-    upstreamId: String(i),
-    startS: i * 5,
-    endS: i * 5 + 4,
-    speakerLabel: 'speaker_0',
-    transcript: null,
-    language: 'en',
-    deepfakeLabel: label,
-    pSpoofed: label === 'spoofed' ? 0.9999 : 0.0001,
-    deepfake: { text: `[${v.join(',')}]`, norm: 1 },
-  }));
-  const { recordingId } = await storeCall(database.db, [], `acc-${n++}`, { callAt: at, channel: 'ivr', utterances });
-  return recordingId;
-}
-
+const mix = mixDirections;
+const call = (vectors: number[][], at: Date, label: 'spoofed' | 'bonafide' = 'spoofed') =>
+  spoofCall(database.db, vectors, at, label);
 const analyse = () => analyseAll(database.db, DEFAULT_VOICE_SETTINGS, settings);
-const clusterOf = async (recordingId: string) => {
-  const rows = await queryRows<{ clusterId: string | null }>(
-    database.db,
-    sql`select spoof_cluster_id as "clusterId" from utterances where recording_id = ${recordingId} order by upstream_id`,
-  );
-  return rows.map((r) => r.clusterId);
-};
+const clusterOf = (recordingId: string) => clustersOf(database.db, recordingId);
 const alerts = (type: string) =>
   queryRows<{ id: string; clusterId: string; recordingIds: string[]; evidence: unknown[] }>(
     database.db,

@@ -239,6 +239,12 @@ export const spoofClusters = pgTable(
     lastSeenAt: timestamp('last_seen_at', { withTimezone: true }),
     medoidUtteranceId: uuid('medoid_utterance_id'),
     meanPSpoofed: doublePrecision('mean_p_spoofed'),
+    // an analyst's merge, split or label pins its membership: recluster never re-derives it
+    analystEditedAt: timestamp('analyst_edited_at', { withTimezone: true }),
+    // why it is merged or retired (recluster's reason, or the analyst's)
+    statusReason: text('status_reason'),
+    // its size when bonafide speech was last looked back over for near misses (near-misses.ts)
+    lookedBackSize: integer('looked_back_size').notNull().default(0),
     createdAt: createdAt(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   },
@@ -247,6 +253,29 @@ export const spoofClusters = pgTable(
     check('spoof_clusters_origin_check', sql`${t.origin} in ('online', 'recluster', 'analyst')`),
     index('spoof_clusters_active_idx').on(t.status),
   ],
+);
+
+/**
+ * The history of a spoof cluster: every change of its membership or status, by whom and why —
+ * created, joined (online), merged, merged_into, split, split_from, labelled, reclustered, retired.
+ */
+export const spoofClusterEvents = pgTable(
+  'spoof_cluster_events',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    clusterId: uuid('cluster_id')
+      .notNull()
+      .references(() => spoofClusters.id, { onDelete: 'cascade' }),
+    action: text('action').notNull(),
+    utteranceIds: uuid('utterance_ids').array().notNull().default(sql`'{}'::uuid[]`),
+    relatedClusterIds: uuid('related_cluster_ids').array().notNull().default(sql`'{}'::uuid[]`),
+    reason: text('reason'),
+    source: text('source', { enum: ['api', 'cli', 'system'] }).notNull(),
+    keyId: uuid('key_id'),
+    requestId: text('request_id'),
+    createdAt: createdAt(),
+  },
+  (t) => [index('spoof_cluster_events_cluster_idx').on(t.clusterId, t.createdAt)],
 );
 
 export const identityKinds = ['customer', 'fraudster', 'staff', 'unknown'] as const;

@@ -69,3 +69,14 @@ export async function storedCallVerdict(db: Db, recordingId: string): Promise<St
   const num = (v: number | string | null) => (v === null ? null : Number(v));
   return { verdict: row.verdict, spoofedShare: num(row.spoofedShare), peakPSpoofed: num(row.peakPSpoofed) };
 }
+
+/** Those of `recordingIds` that have a stored call verdict. */
+export async function analysedRecordings(db: Db, recordingIds: readonly string[]): Promise<string[]> {
+  if (recordingIds.length === 0) return [];
+  const rows = await queryRows<{ id: string }>(
+    db,
+    sql`select recording_id as id from recording_spoof_verdicts
+        where recording_id = any(${sql.param([...recordingIds])}::uuid[]) order by recording_id`,
+  );
+  return rows.map((r) => r.id);
+}

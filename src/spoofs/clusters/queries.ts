@@ -187,6 +187,51 @@ export async function nearMissCandidates(tx: Db, recordingId: string): Promise<N
   return rows.map((r) => ({ ...r, embedding: JSON.parse(r.embedding) as number[] }));
 }
 
+/** A stored bonafide-labelled utterance inside a cluster's reach, found by a look-back. */
+export type LookBackCandidate = NearMissCandidate & { recordingId: string };
+
+/**
+ * Stored bonafide-labelled utterances, in no near miss yet, within reach of these active clusters'
+ * centroids (or of every active cluster), nearest cluster first. Bonafide speech is not in the
+ * HNSW index (it is most of the speech, and searched only here), so this reads every bonafide
+ * utterance once and compares it with each cluster: a scan whose cost bench/spoof-steps.ts measures
+ * and rules.ts (LOOK_BACK_GROWTH) bounds by how often it runs.
+ */
+export async function lookBackCandidates(tx: Db, clusterIds: readonly string[] | 'all'): Promise<LookBackCandidate[]> {
+  const which = clusterIds === 'all' ? sql`` : sql`and c.id = any(${sql.param([...clusterIds])}::uuid[])`;
+  const rows = await queryRows<{ utteranceId: string; recordingId: string; embedding: string; clusterIds: string[] }>(
+    tx,
+    sql`select u.id as "utteranceId", u.recording_id as "recordingId", u.deepfake_embedding::text as embedding,
+               array_agg(c.id::text order by u.deepfake_embedding <=> c.centroid, c.id) as "clusterIds"
+        from utterances u
+        join spoof_clusters c on c.status = 'active' ${which}
+          and (u.deepfake_embedding <=> c.centroid) <= c.radius * ${NEAR_MISS_RADIUS_FACTOR}
+        where u.deepfake_label = 'bonafide' and u.deepfake_embedding is not null and u.near_miss_cluster_id is null
+        group by u.id
+        order by u.id`,
+  );
+  return rows.map((r) => ({ ...r, embedding: JSON.parse(r.embedding) as number[] }));
+}
+
+/** Active clusters among these that have grown `factor` times over since their last look-back (or never had one). */
+export async function clustersDueForLookBack(tx: Db, clusterIds: readonly string[], factor: number): Promise<string[]> {
+  if (clusterIds.length === 0) return [];
+  const rows = await queryRows<{ id: string }>(
+    tx,
+    sql`select id from spoof_clusters
+        where id = any(${sql.param([...clusterIds])}::uuid[]) and status = 'active'
+          and size > 0 and size >= looked_back_size * ${factor}
+        order by id`,
+  );
+  return rows.map((r) => r.id);
+}
+
+/** Notes that these clusters were looked back over at their present size. */
+export async function markLookedBack(tx: Db, clusterIds: readonly string[] | 'all'): Promise<void> {
+  const which = clusterIds === 'all' ? sql`` : sql`and id = any(${sql.param([...clusterIds])}::uuid[])`;
+  await tx.execute(sql`update spoof_clusters set looked_back_size = size where status = 'active' ${which}`);
+}
+
 export async function markNearMiss(tx: Db, utteranceId: string, clusterId: string): Promise<void> {
   await tx.execute(sql`update utterances set near_miss_cluster_id = ${clusterId} where id = ${utteranceId}`);
 }

@@ -36,6 +36,14 @@ export const MIN_RECORDINGS = 3;
  * (distance ≥ 0.75) stays far beyond twice a family's radius (0.05–0.15 on the stand-in's families).
  */
 export const NEAR_MISS_RADIUS_FACTOR = 2;
+/** the index walk's candidate list for recluster's kNN graph (NEIGHBOUR_K + 4 nearest of each utterance) */
+export const BATCH_EF_SEARCH = 64;
+/**
+ * A cluster's look-back over stored bonafide speech for near misses runs when it forms and again
+ * each time it has grown this many times over since the last one (near-misses.ts): the scan reads
+ * every bonafide utterance, so it is bounded by how often it runs, not per call.
+ */
+export const LOOK_BACK_GROWTH = 2;
 /** noise utterances one call's placements may pull into clusters (absorbNoise): a bound on one step's work */
 export const ABSORB_MAX = 500;
 /** `spoof_cluster_growth` looks at the recordings a cluster gained within this window */

@@ -1,14 +1,18 @@
 import { alertSubject, raiseAlerts } from '../../alerts/raise.ts';
 import type { AnalysisStep } from '../../analysis/runner.ts';
+import { SYSTEM_ACTOR } from '../../audit/audit.ts';
 import type { SpoofSettings } from '../../config.ts';
 import type { Db } from '../../db/client.ts';
 import type { Logger } from '../../log.ts';
 import type { Neighbour } from '../../search/knn.ts';
-import { flagNearMisses } from './near-misses.ts';
+import { rejudgeCalls } from '../rejudge.ts';
+import { recordClusterEvent } from './history.ts';
+import { flagNearMisses, lookBackNearMisses } from './near-misses.ts';
 import { spoofedNeighbours, votesByCluster } from './neighbours.ts';
 import {
   addToCluster,
   clusterEvidence,
+  clustersDueForLookBack,
   insertCluster,
   lockSpoofClusters,
   recordingTime,
@@ -18,7 +22,15 @@ import {
   utteranceEmbedding,
   utteranceSimilarityToCentroid,
 } from './queries.ts';
-import { ABSORB_MAX, CENTROID_SIMILARITY, GROWTH_WINDOW_MS, MIN_POINTS, MIN_RECORDINGS, MIN_VOTES } from './rules.ts';
+import {
+  ABSORB_MAX,
+  CENTROID_SIMILARITY,
+  GROWTH_WINDOW_MS,
+  LOOK_BACK_GROWTH,
+  MIN_POINTS,
+  MIN_RECORDINGS,
+  MIN_VOTES,
+} from './rules.ts';
 
 /** The step's name in `steps_done`: stable, a renamed step runs again on every event. */
 export const SPOOF_CLUSTER_STEP = 'spoofs.clusters';
@@ -36,21 +48,35 @@ export function spoofClusterStep(settings: SpoofSettings): AnalysisStep {
     name: SPOOF_CLUSTER_STEP,
     async run({ tx, event, log }) {
       const unplaced = await unplacedSpoofedUtterances(tx, event.recordingId);
-      if (unplaced.length > 0) await placeSpoofed(tx, event.recordingId, unplaced, settings, log);
+      const changed = unplaced.length > 0 ? await placeSpoofed(tx, event.recordingId, unplaced, settings, log) : [];
       const nearMisses = await flagNearMisses(tx, event.recordingId);
       if (nearMisses.length > 0) log.info({ nearMisses }, 'near misses');
+      const due = await clustersDueForLookBack(tx, changed, LOOK_BACK_GROWTH);
+      if (due.length > 0) {
+        const found = await lookBackNearMisses(tx, due);
+        // this call's own verdict is the next step's: the others' are judged again here
+        await rejudgeCalls(
+          tx,
+          [...new Set(found.map((n) => n.recordingId))].filter((id) => id !== event.recordingId),
+          settings,
+        );
+        if (found.length > 0) log.info({ clusters: due, nearMisses: found.length }, 'near misses by look-back');
+      }
     },
   };
 }
 
-/** Places the recording's spoofed utterances and raises the campaign alerts, under the clusters' lock. */
+/**
+ * Places the recording's spoofed utterances and raises the campaign alerts, under the clusters'
+ * lock. Returns the clusters it formed or grew.
+ */
 async function placeSpoofed(
   tx: Db,
   recordingId: string,
   unplaced: { id: string; embedding: number[] }[],
   settings: SpoofSettings,
   log: Logger,
-): Promise<void> {
+): Promise<string[]> {
   await lockSpoofClusters(tx);
   const formed = new Set<string>();
   const joined = new Set<string>();
@@ -70,6 +96,7 @@ async function placeSpoofed(
     ...(await raiseGrowth(tx, grown, recordingId, settings)),
   ];
   if (raised.length > 0) log.info({ alerts: raised }, 'spoof cluster alerts');
+  return [...formed, ...grown];
 }
 
 /** Places one utterance: the cluster it joined or formed (with the noise it absorbed), or null (noise). */
@@ -108,6 +135,13 @@ async function joinOrSeed(
   if (noise.length + 1 >= MIN_POINTS && recordings.size >= MIN_RECORDINGS) {
     const members = [utterance.id, ...noise.map((n) => n.id)];
     const clusterId = await insertCluster(tx, members, 'online');
+    await recordClusterEvent(tx, {
+      clusterId,
+      action: 'created',
+      utteranceIds: members,
+      reason: 'online: noise of several calls formed a cluster',
+      actor: SYSTEM_ACTOR,
+    });
     return { clusterId, formed: true, members };
   }
   return null;
@@ -162,7 +196,7 @@ function clusterAlert(
 }
 
 /** `new_spoof_campaign`: each cluster this call formed, with all its members. */
-async function raiseNewCampaigns(tx: Db, clusterIds: string[]) {
+export async function raiseNewCampaigns(tx: Db, clusterIds: string[]) {
   const raises = [];
   for (const clusterId of clusterIds) {
     raises.push(clusterAlert('new_spoof_campaign', clusterId, await clusterEvidence(tx, clusterId)));
