@@ -11,6 +11,7 @@ import {
 } from '../errors.ts';
 import { keyRoutes } from '../keys/routes.ts';
 import { recordingRoutes } from '../recordings/routes.ts';
+import { spoofRoutes } from '../spoofs/routes.ts';
 import { statsRoutes } from '../stats/routes.ts';
 import { accountRoutes } from '../voices/accounts/routes.ts';
 import { identityRoutes } from '../voices/identities/routes.ts';
@@ -87,6 +88,7 @@ export function createApp(deps: AppDeps) {
   app.route('/', accountRoutes());
   app.route('/', watchlistRoutes());
   app.route('/', alertRoutes());
+  app.route('/', spoofRoutes());
   app.route('/', statsRoutes());
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {

@@ -84,6 +84,8 @@ export type KnnFilter = {
   /** rows in an identity of these kinds are left out (staff, by default, in voice search) */
   excludeIdentityKinds?: readonly IdentityKind[];
   excludeRecordingIds?: readonly string[];
+  /** deepfake space only: utterances whose pSpoofed is at least this */
+  minPSpoofed?: number;
 };
 
 export type KnnMethod = 'hnsw' | 'hnsw-iterative' | 'exact';
@@ -453,6 +455,10 @@ function filterSql(space: VectorSpace, filter: KnnFilter): SQL | null {
   if (filter.to) parts.push(sql`r.call_at <= ${filter.to.toISOString()}::timestamptz`);
   if (filter.excludeRecordingIds?.length) {
     parts.push(sql`t.recording_id <> all(${sql.param([...filter.excludeRecordingIds])}::uuid[])`);
+  }
+  if (filter.minPSpoofed !== undefined) {
+    if (space.name !== 'deepfake') throw new InvalidInputError('minPSpoofed applies to the deepfake space only');
+    parts.push(sql`t.p_spoofed >= ${filter.minPSpoofed}`);
   }
   if (space.hasIdentities) {
     if (filter.identityKinds) parts.push(sql`i.kind = any(${sql.param([...filter.identityKinds])}::text[])`);

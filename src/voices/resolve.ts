@@ -1,7 +1,8 @@
 import type { Db } from '../db/client.ts';
 import { SPEAKER_DIMENSIONS } from '../db/schema.ts';
-import { InvalidInputError, NotFoundError } from '../errors.ts';
+import { NotFoundError } from '../errors.ts';
 import { isUuid } from '../ids.ts';
+import { queryVectorUnit } from '../search/query-vector.ts';
 import { voiceprintById, voiceprintOfRecording } from './queries.ts';
 import type { VoiceQuery } from './search-request.ts';
 
@@ -59,27 +60,5 @@ export async function resolveVoiceQuery(db: Db, query: VoiceQuery, path: string)
 
 /** 192 finite numbers (or the upstream's string form of them), as a unit vector. */
 export function embeddingUnit(value: readonly number[] | string, path: string): Float32Array {
-  let values: unknown = value;
-  if (typeof value === 'string') {
-    try {
-      values = JSON.parse(value);
-    } catch {
-      throw invalid(path, 'is not a JSON array of numbers');
-    }
-  }
-  if (!Array.isArray(values)) throw invalid(path, 'must be an array of numbers');
-  if (values.length !== SPEAKER_DIMENSIONS)
-    throw invalid(path, `must hold ${SPEAKER_DIMENSIONS} numbers, got ${values.length}`);
-  for (const [i, v] of values.entries()) {
-    if (typeof v !== 'number' || !Number.isFinite(v))
-      throw invalid(path, `value ${i} is ${JSON.stringify(v)}, not a finite number`);
-  }
-  const numbers = values as number[];
-  const norm = Math.hypot(...numbers);
-  if (!(norm > 0) || !Number.isFinite(norm)) throw invalid(path, 'is zero or too large: it has no direction');
-  return Float32Array.from(numbers, (v) => v / norm);
-}
-
-function invalid(path: string, message: string) {
-  return new InvalidInputError(`${path}: ${message}`, [{ path, message }]);
+  return queryVectorUnit(value, path, SPEAKER_DIMENSIONS);
 }

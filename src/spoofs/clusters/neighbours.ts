@@ -5,16 +5,16 @@ import { NEIGHBOUR_K, NEIGHBOUR_SIMILARITY } from './rules.ts';
 /**
  * An utterance's neighbours as the cluster rules count them (rules.ts): among its NEIGHBOUR_K
  * nearest spoofed utterances of other recordings, those at ≥ NEIGHBOUR_SIMILARITY. One call's
- * utterances are alike whatever they are, so its own recording never counts.
+ * utterances are alike whatever they are, so its own recording (when it has one) never counts.
  */
 export async function spoofedNeighbours(
   tx: Db,
-  embedding: readonly number[],
-  recordingId: string,
+  embedding: ArrayLike<number>,
+  recordingId: string | null,
 ): Promise<Neighbour[]> {
   const { neighbours } = await nearestNeighbours(tx, deepfakeSpace, embedding, {
     k: NEIGHBOUR_K,
-    filter: { excludeRecordingIds: [recordingId] },
+    ...(recordingId ? { filter: { excludeRecordingIds: [recordingId] } } : {}),
   });
   return neighbours.filter((n) => n.similarity >= NEIGHBOUR_SIMILARITY);
 }

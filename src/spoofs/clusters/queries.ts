@@ -42,6 +42,20 @@ export async function similarityToCentroid(
   return row ? Number(row.similarity) : null;
 }
 
+/** An active cluster's centroid similarity to a unit embedding, and the cluster's radius; null when not active. */
+export async function centroidReach(
+  tx: Db,
+  clusterId: string,
+  embedding: ArrayLike<number>,
+): Promise<{ similarity: number; radius: number } | null> {
+  const [row] = await queryRows<{ similarity: number | string; radius: number | string }>(
+    tx,
+    sql`select 1 - (centroid <=> ${JSON.stringify(Array.from(embedding))}::halfvec(${DIMS})) as similarity, radius
+        from spoof_clusters where id = ${clusterId} and status = 'active'`,
+  );
+  return row ? { similarity: Number(row.similarity), radius: Number(row.radius) } : null;
+}
+
 /** The similarity of a stored utterance to an active cluster's centroid; null when either is missing. */
 export async function utteranceSimilarityToCentroid(
   tx: Db,

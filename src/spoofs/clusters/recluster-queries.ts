@@ -166,3 +166,52 @@ export async function activeClusterCount(tx: Db): Promise<number> {
   );
   return Number(row?.n ?? 0);
 }
+
+/** The clusters named, locked for a change (`for update`), with their status. */
+export async function lockClusterRows(
+  tx: Db,
+  clusterIds: readonly string[],
+): Promise<{ id: string; status: string; mergedInto: string | null }[]> {
+  return queryRows(
+    tx,
+    sql`select id, status, merged_into as "mergedInto" from spoof_clusters
+        where id = any(${sql.param([...clusterIds])}::uuid[]) order by id for update`,
+  );
+}
+
+/** The members of these clusters among `utteranceIds` (or all their members when not given). */
+export async function membersOf(tx: Db, clusterIds: readonly string[]): Promise<{ id: string; clusterId: string }[]> {
+  return queryRows(
+    tx,
+    sql`select id, spoof_cluster_id as "clusterId" from utterances
+        where spoof_cluster_id = any(${sql.param([...clusterIds])}::uuid[]) order by id`,
+  );
+}
+
+/** Near misses inside `fromIds` now sit inside `intoId`. */
+export async function moveNearMisses(tx: Db, fromIds: readonly string[], intoId: string): Promise<void> {
+  await tx.execute(
+    sql`update utterances set near_miss_cluster_id = ${intoId}
+        where near_miss_cluster_id = any(${sql.param([...fromIds])}::uuid[])`,
+  );
+}
+
+/** Marks clusters as shaped by an analyst: recluster leaves their membership alone. */
+export async function pinClusters(tx: Db, clusterIds: readonly string[]): Promise<void> {
+  await tx.execute(
+    sql`update spoof_clusters set analyst_edited_at = now(), updated_at = now()
+        where id = any(${sql.param([...clusterIds])}::uuid[])`,
+  );
+}
+
+export async function setLabelAndNotes(
+  tx: Db,
+  clusterId: string,
+  change: { label?: string | null; notes?: string | null },
+): Promise<void> {
+  const label = change.label === undefined ? sql`label` : sql`${change.label}`;
+  const notes = change.notes === undefined ? sql`notes` : sql`${change.notes}`;
+  await tx.execute(
+    sql`update spoof_clusters set label = ${label}, notes = ${notes}, updated_at = now() where id = ${clusterId}`,
+  );
+}
