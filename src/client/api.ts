@@ -9,6 +9,13 @@ import type { Problem } from '../http/problems.ts';
 import type { RecordingDetailResponse, RecordingPageResponse, RecordingSummaryResponse } from '../recordings/routes.ts';
 import { type RetryPolicy, withRetries } from '../retry.ts';
 import type {
+  SpoofClusterMemberPageResponse,
+  SpoofClusterPageResponse,
+  SpoofClusterResponse,
+  SpoofSearchResponse,
+} from '../spoofs/routes.ts';
+import type { SpoofSearchBody } from '../spoofs/search-request.ts';
+import type {
   CreateIdentityBody,
   IdentityHistoryPageResponse,
   IdentityPageResponse,
@@ -76,7 +83,11 @@ export function createApiClient(options: ApiClientOptions) {
   // one keep-alive pool for the whole run: thousands of uploads reuse a few connections
   const agent = new Agent({ connections: options.connections, keepAliveTimeout: 30_000 });
 
-  async function send(method: 'GET' | 'POST' | 'DELETE', pathAndQuery: string, body?: () => Promise<RequestBody>) {
+  async function send(
+    method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
+    pathAndQuery: string,
+    body?: () => Promise<RequestBody>,
+  ) {
     const payload = body ? await body() : undefined;
     const json = payload !== undefined && !(payload instanceof FormData);
     const response = await request(`${base}${pathAndQuery}`, {
@@ -104,7 +115,7 @@ export function createApiClient(options: ApiClientOptions) {
    * and a network failure on every try (ApiRequestError).
    */
   function call<T>(
-    method: 'GET' | 'POST' | 'DELETE',
+    method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
     pathAndQuery: string,
     success: readonly number[],
     body?: () => Promise<RequestBody>,
@@ -276,6 +287,54 @@ export function createApiClient(options: ApiClientOptions) {
     /** `POST /v1/voices/search`: searches read, and are safe to resend. */
     searchVoices(body: VoiceSearchBody) {
       return call<VoiceSearchResponse>('POST', '/v1/voices/search', [200], async () => ({ json: body }));
+    },
+    /** `POST /v1/spoofs/search`: searches read, and are safe to resend. */
+    searchSpoofs(body: SpoofSearchBody) {
+      return call<SpoofSearchResponse>('POST', '/v1/spoofs/search', [200], async () => ({ json: body }));
+    },
+    listSpoofClusters(filters: { sort?: string; status?: string; limit?: number; cursor?: string }) {
+      const query = new URLSearchParams();
+      for (const [name, value] of Object.entries(filters)) if (value !== undefined) query.set(name, String(value));
+      return call<SpoofClusterPageResponse>('GET', `/v1/spoof-clusters${query.size ? `?${query}` : ''}`, [200]);
+    },
+    getSpoofCluster(id: string) {
+      return call<SpoofClusterResponse>('GET', `/v1/spoof-clusters/${encodeURIComponent(id)}`, [200]);
+    },
+    spoofClusterMembers(id: string, cursor: string | null) {
+      const query = new URLSearchParams({ limit: String(LIST_LIMIT_MAX) });
+      if (cursor) query.set('cursor', cursor);
+      return call<SpoofClusterMemberPageResponse>(
+        'GET',
+        `/v1/spoof-clusters/${encodeURIComponent(id)}/members?${query}`,
+        [200],
+      );
+    },
+    labelSpoofCluster(id: string, body: { label?: string | null; notes?: string | null }) {
+      return call<SpoofClusterResponse>(
+        'PATCH',
+        `/v1/spoof-clusters/${encodeURIComponent(id)}`,
+        [200],
+        async () => ({ json: body }),
+        false,
+      );
+    },
+    mergeSpoofClusters(id: string, body: { from: string[]; reason: string }) {
+      return call<SpoofClusterResponse>(
+        'POST',
+        `/v1/spoof-clusters/${encodeURIComponent(id)}/merge`,
+        [200],
+        async () => ({ json: body }),
+        false,
+      );
+    },
+    splitSpoofCluster(id: string, body: { utteranceIds: string[]; reason: string }) {
+      return call<SpoofClusterResponse>(
+        'POST',
+        `/v1/spoof-clusters/${encodeURIComponent(id)}/split`,
+        [201],
+        async () => ({ json: body }),
+        false,
+      );
     },
     close: () => agent.close(),
   };

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { registerAlerts } from './alerts.ts';
 import { registerAnalyze } from './analyze.ts';
+import { registerClusters } from './clusters.ts';
 import { registerDemo } from './demo.ts';
 import { registerDemoData } from './demo-data.ts';
 import { registerEval } from './eval.ts';
@@ -47,6 +48,7 @@ export function buildProgram(): Command {
     registerEval,
     registerSearch,
     registerIdentities,
+    registerClusters,
     registerWatchlist,
     registerAlerts,
     registerStaff,

@@ -2,6 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type Command, Option } from 'commander';
 import type { ApiClient } from '../client/api.ts';
 import { VoxtraceError } from '../errors.ts';
+import type { SpoofSearchResponse } from '../spoofs/routes.ts';
+import type { SpoofSearchBody } from '../spoofs/search-request.ts';
 import type { VoiceSearchResponse } from '../voices/routes.ts';
 import type { VoiceSearchBody } from '../voices/search-request.ts';
 import { type ApiOptions, answered, table, withApi, withApiOptions } from './api-command.ts';
@@ -9,7 +11,8 @@ import { err, out } from './support.ts';
 
 /**
  * `voxtrace search voice (FILE | --recording ID [--speaker L] | --voiceprint ID)`: who else sounds
- * like this, through the API. A FILE is ingested like any call (intake, worker, upstream), waited
+ * like this; `voxtrace search spoof (FILE | --recording ID | --utterance ID)`: which spoof campaign
+ * this is. Through the API. A FILE is ingested like any call (intake, worker, upstream), waited
  * for, then searched by its recording.
  */
 
@@ -33,7 +36,8 @@ type SearchOptions = ApiOptions & {
 };
 
 export function registerSearch(program: Command) {
-  const search = program.command('search').description('search the stored voices (through the API)');
+  const search = program.command('search').description('search the stored voices and spoofs (through the API)');
+  registerSpoofSearch(search);
   withApiOptions(search.command('voice'), 'API key: read, or write to search a FILE (default: VOXTRACE_API_KEY)')
     .description('the voiceprints nearest a voice: a call recording (ingested first), a recording, or a voiceprint')
     .argument('[file]', 'a call recording (.wav/.mp3): ingested like any call, then searched')
@@ -103,6 +107,120 @@ async function ingestAndWait(api: ApiClient, file: string, timeoutS: number): Pr
     status = recording?.status ?? status;
   }
   return uploaded.id;
+}
+
+type SpoofSearchOptions = ApiOptions & {
+  recording?: string;
+  utterance?: string;
+  k: string;
+  clusters: string;
+  exact?: boolean;
+  account?: string[];
+  channel?: string[];
+  from?: string;
+  to?: string;
+  minPSpoofed?: string;
+  timeout: string;
+  json?: boolean;
+};
+
+function registerSpoofSearch(search: Command) {
+  withApiOptions(search.command('spoof'), 'API key: read, or write to search a FILE (default: VOXTRACE_API_KEY)')
+    .description(
+      'the spoof clusters and spoofed utterances nearest a call recording (ingested first), a recording, or an utterance',
+    )
+    .argument('[file]', 'a call recording (.wav/.mp3): ingested like any call, then searched')
+    .option('--recording <id>', 'search with this recording’s utterances')
+    .option('--utterance <id>', 'search with this utterance')
+    .option('-k, --k <n>', 'how many neighbouring utterances (1–1000)', '10')
+    .option('--clusters <n>', 'how many nearest clusters (0–100)', '5')
+    .option('--exact', 'compare every matching utterance instead of walking the index')
+    .option('--account <ref...>', 'only these accounts')
+    .option('--channel <name...>', 'only these channels')
+    .option('--from <iso>', 'calls at or after this instant')
+    .option('--to <iso>', 'calls at or before this instant')
+    .option('--min-p-spoofed <p>', 'only utterances the upstream scored at least this pSpoofed')
+    .option('--timeout <s>', 'how long to wait for a FILE to be processed', '600')
+    .option('--json', 'the answer as JSON: {verdict, clusters, neighbours, plan}')
+    .action((file: string | undefined, opts: SpoofSearchOptions) =>
+      withApi(opts, async (api) => {
+        const given = [file !== undefined, opts.recording !== undefined, opts.utterance !== undefined].filter(
+          Boolean,
+        ).length;
+        if (given !== 1) throw new VoxtraceError('give exactly one of FILE, --recording ID or --utterance ID');
+        const query: SpoofSearchBody['query'] =
+          opts.utterance !== undefined
+            ? { utteranceId: opts.utterance }
+            : {
+                recordingId:
+                  opts.recording ?? (await ingestAndWait(api, file as string, seconds(opts.timeout, '--timeout'))),
+              };
+        const filter = {
+          ...(opts.account ? { accountRefs: opts.account } : {}),
+          ...(opts.channel ? { channels: opts.channel } : {}),
+          ...(opts.from ? { from: opts.from } : {}),
+          ...(opts.to ? { to: opts.to } : {}),
+          ...(opts.minPSpoofed !== undefined ? { minPSpoofed: seconds(opts.minPSpoofed, '--min-p-spoofed') } : {}),
+        };
+        const answer = answered(
+          await api.searchSpoofs({
+            query,
+            k: whole(opts.k, '--k'),
+            clusters: whole(opts.clusters, '--clusters'),
+            ...(opts.exact ? { exact: true } : {}),
+            ...(Object.keys(filter).length > 0 ? { filter } : {}),
+          }),
+        );
+        if (opts.json) out(JSON.stringify(answer));
+        else printSpoofAnswer(answer);
+      }),
+    );
+}
+
+function printSpoofAnswer(answer: SpoofSearchResponse) {
+  const { verdict, plan } = answer;
+  out(
+    verdict.clusterId
+      ? `in spoof cluster ${verdict.clusterId}`
+      : verdict.novel
+        ? 'novel: a spoof in no known cluster'
+        : 'in no spoof cluster',
+  );
+  if (answer.clusters.length > 0) {
+    out('nearest clusters:');
+    for (const line of table(
+      ['cluster', 'label', 'similarity', 'votes', 'size', 'first seen', 'last seen'],
+      answer.clusters.map((c) => [
+        c.clusterId,
+        c.label ?? '-',
+        c.similarity.toFixed(3),
+        String(c.votes),
+        String(c.size),
+        c.firstSeenAt ?? '-',
+        c.lastSeenAt ?? '-',
+      ]),
+    )) {
+      out(line);
+    }
+  }
+  out(
+    `${answer.neighbours.length} spoofed utterance(s) · plan ${plan.method}${plan.efSearch ? ` (ef_search ${plan.efSearch})` : ''} ${plan.ms} ms`,
+  );
+  if (answer.neighbours.length === 0) return;
+  for (const line of table(
+    ['similarity', 'utterance', 'recording', 'account', 'call at', 'pSpoofed', 'cluster'],
+    answer.neighbours.map((n) => [
+      n.similarity.toFixed(3),
+      n.utteranceId,
+      n.recordingId,
+      n.accountRef ?? '-',
+      n.callAt ?? '-',
+      n.pSpoofed === null ? '-' : n.pSpoofed.toFixed(4),
+      n.clusterId ?? '-',
+    ]),
+  )) {
+    out(line);
+  }
 }
 
 function searchBody(query: VoiceSearchBody['query'], opts: SearchOptions): VoiceSearchBody {
