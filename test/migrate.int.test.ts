@@ -45,6 +45,7 @@ describe(`migrations on ${engine}`, () => {
       'recording_events',
       'recording_spoof_verdicts',
       'recordings',
+      'spoof_cluster_events',
       'spoof_clusters',
       'staff_proposals',
       'utterances',
