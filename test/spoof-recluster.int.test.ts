@@ -3,7 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI_ACTOR } from '../src/audit/audit.ts';
 import { DEFAULT_SPOOF_SETTINGS, DEFAULT_VOICE_SETTINGS } from '../src/config.ts';
 import { queryRows } from '../src/db/client.ts';
+import { withTransaction } from '../src/db/transaction.ts';
 import { reclusterSpoofs } from '../src/spoofs/clusters/recluster.ts';
+import { nearestSpoofedStatement } from '../src/spoofs/clusters/recluster-queries.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 import { analyseAll } from './support/identity-calls.ts';
 import { clustersOf, direction, spoofCall, utteranceOf } from './support/spoof-calls.ts';
@@ -150,5 +152,27 @@ describe('the near-miss look-back and recluster spoofs', () => {
     );
     expect(row).toEqual({ status: 'retired', reason: 'recluster spoofs: 4 of its 4 members no longer form a cluster' });
     expect(await clusterSet(scattered)).toEqual(new Set([null]));
+  });
+});
+
+describe('the queries behind recluster and the cluster views', () => {
+  it('walks the spoofed utterances’ HNSW index for the kNN graph, and reads members through utterances_spoof_cluster_idx', async () => {
+    const [some] = await queryRows<{ id: string; cluster: string }>(
+      database.db,
+      sql`select id, spoof_cluster_id as cluster from utterances where spoof_cluster_id is not null limit 1`,
+    );
+    const plan = async (statement: ReturnType<typeof sql>) =>
+      withTransaction(database.db, async (tx) => {
+        // a test database is tiny: without this the planner reads the table rather than any index
+        await tx.execute(sql`set local enable_seqscan = off`);
+        const rows = await queryRows<{ 'QUERY PLAN': string }>(tx, sql`explain ${statement}`);
+        return rows.map((r) => r['QUERY PLAN']).join('\n');
+      });
+    expect(await plan(nearestSpoofedStatement([some?.id as string], { k: 20, minSimilarity: 0.65 }))).toMatch(
+      /Index Scan using utterances_spoofed_embedding_hnsw/,
+    );
+    expect(
+      await plan(sql`select count(*) from utterances where spoof_cluster_id = ${some?.cluster as string}`),
+    ).toMatch(/utterances_spoof_cluster_idx/);
   });
 });

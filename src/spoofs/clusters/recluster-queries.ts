@@ -1,4 +1,4 @@
-import { sql } from 'drizzle-orm';
+import { type SQL, sql } from 'drizzle-orm';
 import { type Db, queryRows } from '../../db/client.ts';
 import { DEEPFAKE_DIMENSIONS } from '../../db/schema.ts';
 
@@ -54,22 +54,7 @@ export async function nearestSpoofedOf(
     toRecordingId: string;
     toClusterId: string | null;
     distance: number | string;
-  }>(
-    tx,
-    sql`select q.id as "from", n.id as "to", n.recording_id as "toRecordingId", n.spoof_cluster_id as "toClusterId",
-               n.distance
-        from utterances q
-        cross join lateral (
-          select c.id, c.recording_id, c.spoof_cluster_id, c.deepfake_embedding <=> q.deepfake_embedding as distance
-          from utterances c
-          where c.deepfake_label = 'spoofed'
-          order by c.deepfake_embedding <=> q.deepfake_embedding
-          limit ${input.k}
-        ) n
-        where q.id = any(${sql.param([...ids])}::uuid[])
-          and n.recording_id <> q.recording_id
-          and n.distance <= ${1 - input.minSimilarity}`,
-  );
+  }>(tx, nearestSpoofedStatement(ids, input));
   return rows.map((r) => ({
     from: r.from,
     to: r.to,
@@ -77,6 +62,23 @@ export async function nearestSpoofedOf(
     toClusterId: r.toClusterId,
     similarity: 1 - Number(r.distance),
   }));
+}
+
+/** The statement of nearestSpoofedOf: a lateral index walk per utterance (what the EXPLAIN test pins). */
+export function nearestSpoofedStatement(ids: readonly string[], input: { k: number; minSimilarity: number }): SQL {
+  return sql`select q.id as "from", n.id as "to", n.recording_id as "toRecordingId", n.spoof_cluster_id as "toClusterId",
+                    n.distance
+             from utterances q
+             cross join lateral (
+               select c.id, c.recording_id, c.spoof_cluster_id, c.deepfake_embedding <=> q.deepfake_embedding as distance
+               from utterances c
+               where c.deepfake_label = 'spoofed'
+               order by c.deepfake_embedding <=> q.deepfake_embedding
+               limit ${input.k}
+             ) n
+             where q.id = any(${sql.param([...ids])}::uuid[])
+               and n.recording_id <> q.recording_id
+               and n.distance <= ${1 - input.minSimilarity}`;
 }
 
 /** Puts utterances into a cluster (or none), whatever held them. */
