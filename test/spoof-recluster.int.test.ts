@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI_ACTOR } from '../src/audit/audit.ts';
@@ -6,6 +8,7 @@ import { queryRows } from '../src/db/client.ts';
 import { withTransaction } from '../src/db/transaction.ts';
 import { reclusterSpoofs } from '../src/spoofs/clusters/recluster.ts';
 import { nearestSpoofedStatement } from '../src/spoofs/clusters/recluster-queries.ts';
+import { repoRoot } from './support/cli.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 import { analyseAll } from './support/identity-calls.ts';
 import { clustersOf, direction, spoofCall, utteranceOf } from './support/spoof-calls.ts';
@@ -174,5 +177,24 @@ describe('the queries behind recluster and the cluster views', () => {
     expect(
       await plan(sql`select count(*) from utterances where spoof_cluster_id = ${some?.cluster as string}`),
     ).toMatch(/utterances_spoof_cluster_idx/);
+  });
+});
+
+describe('the near-miss SQL docs/spoofs.md gives analysts', () => {
+  it('counts the near misses of each campaign, pasted as written', async () => {
+    const text = fs.readFileSync(path.join(repoRoot, 'docs', 'spoofs.md'), 'utf8');
+    const query = [...text.matchAll(/```sql\n([\s\S]*?)```/g)].map((m) => (m[1] as string).trim())[4] as string;
+    expect(query).toMatch(/near_miss_cluster_id/);
+    const rows = await queryRows<{ cluster_id: string; near_misses: number | string; calls: number | string }>(
+      database.db,
+      sql.raw(query),
+    );
+    const expected = await queryRows<{ clusterId: string; n: number }>(
+      database.db,
+      sql`select near_miss_cluster_id as "clusterId", count(*)::int as n from utterances
+          where near_miss_cluster_id is not null group by 1 order by 2 desc, 1`,
+    );
+    expect(expected.length).toBeGreaterThan(0);
+    expect(rows.map((r) => [r.cluster_id, Number(r.near_misses)])).toEqual(expected.map((e) => [e.clusterId, e.n]));
   });
 });

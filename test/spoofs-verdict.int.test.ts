@@ -209,8 +209,8 @@ describe('the SQL docs/spoofs.md gives analysts, pasted as written', () => {
   ].map((m) => (m[1] as string).trim());
 
   it('counts the verdicts per channel and day, lists the calls to open first, and buckets their peak posterior', async () => {
-    // the fourth, the campaigns, runs where there are clusters (spoof-clusters.int.test.ts)
-    expect(blocks).toHaveLength(4);
+    // the fourth and fifth (campaigns, near misses) run where there are clusters (spoof-clusters and spoof-recluster tests)
+    expect(blocks).toHaveLength(5);
     const [buckets, perDay, toOpen] = blocks as [string, string, string];
     await database.db.execute(sql`delete from recordings`);
     const spoofed = await callWith([utterance(0, 6, 'spoofed', 0.9999), utterance(6, 10, 'bonafide', 0.0001)]);
