@@ -7,6 +7,7 @@ import { DEFAULT_SPOOF_SETTINGS, DEFAULT_VOICE_SETTINGS } from '../src/config.ts
 import { queryRows } from '../src/db/client.ts';
 import { createApiKey } from '../src/keys/keys.ts';
 import { createLogger } from '../src/log.ts';
+import { refreshClusterFigures } from '../src/spoofs/clusters/queries.ts';
 import { SPOOF_CLUSTER_STEP, spoofClusterStep } from '../src/spoofs/clusters/step.ts';
 import { testApp } from './support/app.ts';
 import { repoRoot } from './support/cli.ts';
@@ -258,5 +259,18 @@ describe('online spoof clusters', () => {
       sql`select size, recording_count as recordings from spoof_clusters where id = ${clusterC}`,
     );
     expect(cluster).toEqual({ size: 21, recordings: 3 });
+  });
+
+  it('keeps the figures it grows on each join equal to a full recompute (the radius and medoid aside)', async () => {
+    const figures = () =>
+      queryRows(
+        database.db,
+        sql`select id, size, recording_count, account_count, channels, first_seen_at, last_seen_at,
+                   round(mean_p_spoofed::numeric, 9) as mean_p from spoof_clusters order by id`,
+      );
+    const grown = await figures();
+    const ids = (await queryRows<{ id: string }>(database.db, sql`select id from spoof_clusters`)).map((r) => r.id);
+    await refreshClusterFigures(database.db, ids);
+    expect(grown).toEqual(await figures());
   });
 });

@@ -141,6 +141,55 @@ export async function refreshClusterFigures(tx: Db, clusterIds: readonly string[
   );
 }
 
+/**
+ * Grows a cluster's figures by members it just gained (already in it), reading only them and the
+ * index entries that say whether their recording or account is new to it: O(new members), where
+ * refreshClusterFigures is O(size). Size, recordings, accounts, channels, first/last seen and mean
+ * pSpoofed come out exact; the radius becomes the larger of the old one and the new members'
+ * distance to the moved centroid, and the medoid stays — both exact again at the next refresh
+ * (the cluster's next look-back, when it has doubled; a recluster).
+ */
+export async function growClusterFigures(tx: Db, clusterId: string, utteranceIds: readonly string[]): Promise<void> {
+  if (utteranceIds.length === 0) return;
+  const ids = sql.param([...utteranceIds]);
+  await tx.execute(
+    sql`with added as (
+          select u.recording_id, u.p_spoofed, r.account_ref, r.channel, coalesce(r.call_at, r.created_at) as seen_at,
+                 u.deepfake_embedding <=> c.centroid as distance
+          from utterances u
+          join recordings r on r.id = u.recording_id
+          join spoof_clusters c on c.id = u.spoof_cluster_id
+          where u.id = any(${ids}::uuid[]) and u.spoof_cluster_id = ${clusterId}
+        ), new_recordings as (
+          select count(distinct a.recording_id)::int as n from added a
+          where not exists (select 1 from utterances o
+                            where o.spoof_cluster_id = ${clusterId} and o.recording_id = a.recording_id
+                              and o.id <> all(${ids}::uuid[]))
+        ), new_accounts as (
+          select count(distinct a.account_ref)::int as n from added a
+          where a.account_ref is not null
+            and not exists (select 1 from recordings r2 join utterances o on o.recording_id = r2.id
+                            where r2.account_ref = a.account_ref and o.spoof_cluster_id = ${clusterId}
+                              and o.id <> all(${ids}::uuid[]))
+        ), f as (
+          select count(*)::int as n, coalesce(sum(p_spoofed), 0) as p_sum, count(p_spoofed)::int as p_n,
+                 min(seen_at) as first_seen, max(seen_at) as last_seen, max(distance) as farthest,
+                 coalesce(array_agg(distinct channel) filter (where channel is not null), '{}') as channels
+          from added
+        )
+        update spoof_clusters c
+        set size = c.size + f.n,
+            recording_count = c.recording_count + (select n from new_recordings),
+            account_count = c.account_count + (select n from new_accounts),
+            channels = (select coalesce(array_agg(distinct x order by x), '{}') from unnest(c.channels || f.channels) x),
+            first_seen_at = least(c.first_seen_at, f.first_seen), last_seen_at = greatest(c.last_seen_at, f.last_seen),
+            mean_p_spoofed = case when f.p_n = 0 then c.mean_p_spoofed
+                                  else (coalesce(c.mean_p_spoofed, 0) * c.size + f.p_sum) / (c.size + f.p_n) end,
+            radius = greatest(c.radius, coalesce(f.farthest, 0)), updated_at = now()
+        from f where c.id = ${clusterId} and f.n > 0`,
+  );
+}
+
 /** A cluster's members as alert evidence: each with its similarity to the centroid. */
 export async function clusterEvidence(
   tx: Db,

@@ -13,6 +13,7 @@ import {
   addToCluster,
   clusterEvidence,
   clustersDueForLookBack,
+  growClusterFigures,
   insertCluster,
   lockSpoofClusters,
   recordingTime,
@@ -53,6 +54,8 @@ export function spoofClusterStep(settings: SpoofSettings): AnalysisStep {
       if (nearMisses.length > 0) log.info({ nearMisses }, 'near misses');
       const due = await clustersDueForLookBack(tx, changed, LOOK_BACK_GROWTH);
       if (due.length > 0) {
+        // the figures grown on each join are exact again here: the radius the look-back reaches by
+        await refreshClusterFigures(tx, due);
         const found = await lookBackNearMisses(tx, due);
         // this call's own verdict is the next step's: the others' are judged again here
         await rejudgeCalls(
@@ -79,18 +82,23 @@ async function placeSpoofed(
 ): Promise<string[]> {
   await lockSpoofClusters(tx);
   const formed = new Set<string>();
-  const joined = new Set<string>();
+  // the utterances each existing cluster gained: its figures grow by theirs
+  const joined = new Map<string, string[]>();
   const absorbed = new Set<string>();
   for (const utterance of unplaced) {
     // a cluster that an earlier utterance formed or joined may have absorbed this one already
     if (absorbed.has(utterance.id)) continue;
     const placed = await place(tx, recordingId, utterance);
-    for (const id of placed?.absorbed ?? []) absorbed.add(id);
-    if (placed?.formed) formed.add(placed.clusterId);
-    else if (placed) joined.add(placed.clusterId);
+    if (!placed) continue;
+    for (const id of placed.absorbed) absorbed.add(id);
+    if (placed.formed) formed.add(placed.clusterId);
+    else if (!formed.has(placed.clusterId)) {
+      joined.set(placed.clusterId, [...(joined.get(placed.clusterId) ?? []), ...placed.members, ...placed.absorbed]);
+    }
   }
-  await refreshClusterFigures(tx, [...formed, ...joined]);
-  const grown = [...joined].filter((id) => !formed.has(id));
+  await refreshClusterFigures(tx, [...formed]);
+  for (const [clusterId, members] of joined) await growClusterFigures(tx, clusterId, members);
+  const grown = [...joined.keys()];
   const raised = [
     ...(await raiseNewCampaigns(tx, [...formed])),
     ...(await raiseGrowth(tx, grown, recordingId, settings)),
@@ -104,12 +112,12 @@ async function place(
   tx: Db,
   recordingId: string,
   utterance: { id: string; embedding: number[] },
-): Promise<{ clusterId: string; formed: boolean; absorbed: string[] } | null> {
+): Promise<{ clusterId: string; formed: boolean; members: string[]; absorbed: string[] } | null> {
   const near = await spoofedNeighbours(tx, utterance.embedding, recordingId);
   const placed = await joinOrSeed(tx, recordingId, utterance, near);
   if (!placed) return null;
   const absorbed = await absorbNoise(tx, placed.clusterId, placed.members);
-  return { clusterId: placed.clusterId, formed: placed.formed, absorbed };
+  return { ...placed, absorbed };
 }
 
 /** The rules of rules.ts for one utterance and its neighbours: join, seed, or nothing (noise). */
