@@ -28,20 +28,6 @@ export async function unplacedSpoofedUtterances(tx: Db, recordingId: string): Pr
   return rows.map((r) => ({ id: r.id, embedding: JSON.parse(r.embedding) as number[] }));
 }
 
-/** The similarity of a unit embedding to an active cluster's centroid; null when not active. */
-export async function similarityToCentroid(
-  tx: Db,
-  clusterId: string,
-  embedding: readonly number[],
-): Promise<number | null> {
-  const [row] = await queryRows<{ similarity: number | string }>(
-    tx,
-    sql`select 1 - (centroid <=> ${JSON.stringify(embedding)}::halfvec(${DIMS})) as similarity
-        from spoof_clusters where id = ${clusterId} and status = 'active'`,
-  );
-  return row ? Number(row.similarity) : null;
-}
-
 /** An active cluster's centroid similarity to a unit embedding, and the cluster's radius; null when not active. */
 export async function centroidReach(
   tx: Db,
@@ -54,21 +40,6 @@ export async function centroidReach(
         from spoof_clusters where id = ${clusterId} and status = 'active'`,
   );
   return row ? { similarity: Number(row.similarity), radius: Number(row.radius) } : null;
-}
-
-/** The similarity of a stored utterance to an active cluster's centroid; null when either is missing. */
-export async function utteranceSimilarityToCentroid(
-  tx: Db,
-  clusterId: string,
-  utteranceId: string,
-): Promise<number | null> {
-  const [row] = await queryRows<{ similarity: number | string | null }>(
-    tx,
-    sql`select 1 - (u.deepfake_embedding <=> c.centroid) as similarity
-        from spoof_clusters c, utterances u
-        where c.id = ${clusterId} and c.status = 'active' and u.id = ${utteranceId}`,
-  );
-  return row?.similarity == null ? null : Number(row.similarity);
 }
 
 /** A new cluster of these utterances (those in no cluster yet), its sum and centroid from their embeddings. */
@@ -93,20 +64,35 @@ export async function insertCluster(
   return clusterId;
 }
 
-/** Adds utterances that are in no cluster yet to this one: their embeddings to its sum, its centroid moved with it. */
-export async function addToCluster(tx: Db, clusterId: string, utteranceIds: readonly string[]): Promise<void> {
-  const ids = sql.param([...utteranceIds]);
-  await tx.execute(
-    sql`update spoof_clusters c
-        set member_sum = c.member_sum + s.added, centroid = l2_normalize(c.member_sum + s.added)::halfvec(${DIMS}),
-            updated_at = now()
-        from (select sum(deepfake_embedding::vector(${DIMS})) as added from utterances
-              where id = any(${ids}::uuid[]) and spoof_cluster_id is null) s
-        where c.id = ${clusterId} and s.added is not null`,
+/**
+ * Adds one utterance that is in no cluster yet to an active cluster when its stored embedding is
+ * within `minSimilarity` of the centroid — the check and the join in one statement, as the online
+ * step and the noise it absorbs need them. Whether it joined.
+ */
+export async function joinIfClose(
+  tx: Db,
+  clusterId: string,
+  utteranceId: string,
+  minSimilarity: number,
+): Promise<boolean> {
+  const rows = await queryRows<{ id: string }>(
+    tx,
+    sql`with member as (
+          select u.id, u.deepfake_embedding::vector(${DIMS}) as added from utterances u, spoof_clusters c
+          where u.id = ${utteranceId} and u.spoof_cluster_id is null and c.id = ${clusterId} and c.status = 'active'
+            and 1 - (u.deepfake_embedding <=> c.centroid) >= ${minSimilarity}
+        ), grown as (
+          update spoof_clusters c
+          set member_sum = c.member_sum + m.added, centroid = l2_normalize(c.member_sum + m.added)::halfvec(${DIMS}),
+              updated_at = now()
+          from member m where c.id = ${clusterId}
+          returning c.id
+        )
+        update utterances u set spoof_cluster_id = (select id from grown)
+        from member m where u.id = m.id and exists (select 1 from grown)
+        returning u.id`,
   );
-  await tx.execute(
-    sql`update utterances set spoof_cluster_id = ${clusterId} where id = any(${ids}::uuid[]) and spoof_cluster_id is null`,
-  );
+  return rows.length > 0;
 }
 
 /**

@@ -172,7 +172,8 @@ export function deriveSpoofClusters(
       const [a, b] = [find(id), find(other)];
       if (a === b) continue;
       // the smaller id is the root: the result does not depend on the order edges were seen in
-      parent.set(a < b ? b : a, a < b ? a : b);
+      const [low, high] = a < b ? [a, b] : [b, a];
+      parent.set(high, low);
     }
   }
 

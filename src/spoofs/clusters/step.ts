@@ -10,18 +10,16 @@ import { recordClusterEvent } from './history.ts';
 import { flagNearMisses, lookBackNearMisses } from './near-misses.ts';
 import { spoofedNeighbours, votesByCluster } from './neighbours.ts';
 import {
-  addToCluster,
   clusterEvidence,
   clustersDueForLookBack,
   growClusterFigures,
   insertCluster,
+  joinIfClose,
   lockSpoofClusters,
   recordingTime,
   refreshClusterFigures,
-  similarityToCentroid,
   unplacedSpoofedUtterances,
   utteranceEmbedding,
-  utteranceSimilarityToCentroid,
 } from './queries.ts';
 import {
   ABSORB_MAX,
@@ -116,7 +114,8 @@ async function place(
   const near = await spoofedNeighbours(tx, utterance.embedding, recordingId);
   const placed = await joinOrSeed(tx, recordingId, utterance, near);
   if (!placed) return null;
-  const absorbed = await absorbNoise(tx, placed.clusterId, placed.members);
+  // the utterance's own neighbours are known: only the members it brings need a walk of their own
+  const absorbed = await absorbNoise(tx, placed.clusterId, placed.members, new Map([[utterance.id, near]]));
   return { ...placed, absorbed };
 }
 
@@ -132,9 +131,7 @@ async function joinOrSeed(
     0,
   ];
   if (best && count >= MIN_VOTES) {
-    const similarity = await similarityToCentroid(tx, best, utterance.embedding);
-    if (similarity !== null && similarity >= CENTROID_SIMILARITY) {
-      await addToCluster(tx, best, [utterance.id]);
+    if (await joinIfClose(tx, best, utterance.id, CENTROID_SIMILARITY)) {
       return { clusterId: best, formed: false, members: [utterance.id] };
     }
   }
@@ -161,19 +158,26 @@ async function joinOrSeed(
  * NEIGHBOUR_SIMILARITY and within CENTROID_SIMILARITY of the centroid, and joins; its own noise
  * neighbours are looked at in turn, at most ABSORB_MAX utterances for one placement. Returns those it absorbed.
  */
-async function absorbNoise(tx: Db, clusterId: string, members: readonly string[]): Promise<string[]> {
+async function absorbNoise(
+  tx: Db,
+  clusterId: string,
+  members: readonly string[],
+  known: ReadonlyMap<string, readonly Neighbour[]>,
+): Promise<string[]> {
   const queue = [...members];
   const seen = new Set(members);
   const absorbed: string[] = [];
+  const neighboursOf = async (id: string) => {
+    const given = known.get(id);
+    if (given) return given;
+    const member = await utteranceEmbedding(tx, id);
+    return member ? spoofedNeighbours(tx, member.embedding, member.recordingId) : [];
+  };
   while (queue.length > 0 && absorbed.length < ABSORB_MAX) {
-    const member = await utteranceEmbedding(tx, queue.shift() as string);
-    if (!member) continue;
-    for (const n of await spoofedNeighbours(tx, member.embedding, member.recordingId)) {
+    for (const n of await neighboursOf(queue.shift() as string)) {
       if (n.clusterId || seen.has(n.id) || absorbed.length >= ABSORB_MAX) continue;
       seen.add(n.id);
-      const similarity = await utteranceSimilarityToCentroid(tx, clusterId, n.id);
-      if (similarity === null || similarity < CENTROID_SIMILARITY) continue;
-      await addToCluster(tx, clusterId, [n.id]);
+      if (!(await joinIfClose(tx, clusterId, n.id, CENTROID_SIMILARITY))) continue;
       absorbed.push(n.id);
       queue.push(n.id);
     }

@@ -116,9 +116,8 @@ export async function viewClusterGraph(
 
 /** The graph's edges as CSV (`source,target,similarity`), for analysts' own graph tools. */
 export function graphCsv(graph: ClusterGraph): string {
-  return (
-    ['source,target,similarity', ...graph.edges.map((e) => `${e.source},${e.target},${e.similarity}`)].join('\n') + '\n'
-  );
+  const rows = graph.edges.map((e) => `${e.source},${e.target},${e.similarity}`);
+  return `${['source,target,similarity', ...rows].join('\n')}\n`;
 }
 
 async function requireCluster(db: Db, id: string): Promise<ClusterSummary> {
