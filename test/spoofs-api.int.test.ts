@@ -412,4 +412,21 @@ describe('label, merge and split', () => {
     await analyseAll(database.db, DEFAULT_VOICE_SETTINGS, DEFAULT_SPOOF_SETTINGS);
     expect(await clustersOf(database.db, late)).toEqual([clusters.b]);
   });
+
+  it('leaves an audit row for every read and change of the clusters', async () => {
+    const rows = await queryRows<{ action: string; n: number }>(
+      database.db,
+      sql`select action, count(*)::int as n from audit_events where action like 'spoof_cluster.%' group by 1 order by 1`,
+    );
+    const counts = Object.fromEntries(rows.map((r) => [r.action, r.n]));
+    expect(counts).toMatchObject({
+      'spoof_cluster.label': 1,
+      'spoof_cluster.merge': 2,
+      'spoof_cluster.split': 1,
+      'spoof_cluster.graph': 3,
+      'spoof_cluster.members': 2,
+    });
+    expect(counts['spoof_cluster.list']).toBeGreaterThanOrEqual(6);
+    expect(counts['spoof_cluster.view']).toBeGreaterThanOrEqual(2);
+  });
 });

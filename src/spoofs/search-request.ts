@@ -4,7 +4,7 @@ import { K_MAX } from '../search/knn.ts';
 
 /**
  * The request shape of spoof search (CONVENTIONS "Spoofs API"), parsed once here for the HTTP
- * route, the CLI and the benchmarks alike; `parseRequest` (src/voices/search-request.ts) turns its
+ * route, the CLI and the benchmarks alike; `parseRequest` (src/search/parse-request.ts) turns its
  * issues into errors naming each field.
  */
 

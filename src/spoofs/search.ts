@@ -5,8 +5,8 @@ import { withTransaction } from '../db/transaction.ts';
 import { NotFoundError } from '../errors.ts';
 import { isUuid } from '../ids.ts';
 import { deepfakeSpace, type KnnFilter, type KnnMethod, type Neighbour, nearestNeighbours } from '../search/knn.ts';
+import { parseRequest } from '../search/parse-request.ts';
 import { queryVectorUnit } from '../search/query-vector.ts';
-import { parseRequest } from '../voices/search-request.ts';
 import { clusterBelongedTo } from './clusters/belonging.ts';
 import {
   type NearCluster,

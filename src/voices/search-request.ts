@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import { identityKinds, SPEAKER_DIMENSIONS } from '../db/schema.ts';
-import { InvalidInputError } from '../errors.ts';
 import { K_MAX } from '../search/knn.ts';
 
 /**
@@ -89,18 +88,3 @@ export const voiceCompareSchema = z
   .object({ a: voiceQuerySchema, b: voiceQuerySchema, asNorm: z.boolean().default(false) })
   .strict();
 export type VoiceCompareRequest = z.infer<typeof voiceCompareSchema>;
-
-/**
- * Parses a body with `schema`, throwing InvalidInputError whose errors name each wrong field by
- * its path (`query.embedding`, `filter.to`, …).
- * @example const request = parseRequest(voiceSearchSchema, body);
- */
-export function parseRequest<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
-  const parsed = schema.safeParse(body);
-  if (parsed.success) return parsed.data;
-  const errors = parsed.error.issues.map((issue) => ({
-    path: issue.path.map(String).join('.') || '(body)',
-    message: issue.message,
-  }));
-  throw new InvalidInputError(errors.map((e) => `${e.path}: ${e.message}`).join('; '), errors);
-}

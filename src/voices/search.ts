@@ -3,13 +3,13 @@ import type { Db } from '../db/client.ts';
 import type { IdentityKind } from '../db/schema.ts';
 import { withTransaction } from '../db/transaction.ts';
 import { type KnnFilter, type KnnPlan, nearestNeighbours, speakerSpace } from '../search/knn.ts';
+import { parseRequest } from '../search/parse-request.ts';
 import { dot } from '../vectors.ts';
 import { asNormalise } from './as-norm.ts';
 import { type Calibration, currentCalibration, scoreOf, type Verdict, verdictOf } from './calibration.ts';
 import { anyStaffIdentity, embeddingsOf } from './queries.ts';
 import { type ResolvedVoice, resolveVoiceQuery } from './resolve.ts';
 import {
-  parseRequest,
   type VoiceCompareRequest,
   type VoiceQuery,
   type VoiceSearchRequest,
