@@ -61,7 +61,7 @@ beforeAll(async () => {
   const hnsw = await queryRows<{ indexname: string; indexdef: string }>(
     db,
     sql`select indexname, indexdef from pg_indexes
-        where indexname in ('voiceprints_embedding_hnsw', 'utterances_spoofed_embedding_hnsw')`,
+        where indexname in ('voiceprints_embedding_hnsw', 'spoofed_utterances_embedding_hnsw')`,
   );
   expect(hnsw).toHaveLength(2);
   for (const index of hnsw) await db.execute(sql.raw(`drop index ${index.indexname}`));
@@ -282,7 +282,7 @@ describe(`the kNN builder on ${engine} (${ROWS} voiceprints, after ANALYZE)`, ()
     const explained = await explainNearestNeighbours(database.db, deepfakeSpace, deepfakeVectors[320] as number[], {
       k: 10,
     });
-    expect(explained.explain).toMatch(/Index Scan using utterances_spoofed_embedding_hnsw/);
+    expect(explained.explain).toMatch(/Index Scan using spoofed_utterances_embedding_hnsw/);
     const own = await nearestNeighbours(database.db, deepfakeSpace, deepfakeVectors[320] as number[], { k: 3 });
     expect(own.neighbours[0]?.similarity).toBeCloseTo(1, 2);
     // a bonafide utterance's own vector: its exact match is not a spoof, so it must not come back

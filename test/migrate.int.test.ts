@@ -47,6 +47,7 @@ describe(`migrations on ${engine}`, () => {
       'recordings',
       'spoof_cluster_events',
       'spoof_clusters',
+      'spoofed_utterances',
       'staff_proposals',
       'utterances',
       'voice_calibrations',
@@ -59,14 +60,12 @@ describe(`migrations on ${engine}`, () => {
     );
     expect(indexes.map((i) => i.indexname)).toEqual([
       'identities_centroid_hnsw',
-      'utterances_spoofed_embedding_hnsw',
+      'spoofed_utterances_embedding_hnsw',
       'voiceprints_embedding_hnsw',
     ]);
     expect(indexes[0]?.indexdef).toMatch(/identities USING hnsw \(centroid vector_cosine_ops\)/);
-    // partial: spoofed utterances only (what spoof-cluster search looks among)
-    expect(indexes[1]?.indexdef).toMatch(
-      /utterances USING hnsw \(deepfake_embedding halfvec_cosine_ops\) WHERE \(deepfake_label = 'spoofed'::text\)/,
-    );
+    // spoofed utterances only (what spoof-cluster search looks among), in a table clustering never updates
+    expect(indexes[1]?.indexdef).toMatch(/spoofed_utterances USING hnsw \(embedding halfvec_cosine_ops\)/);
     expect(indexes[2]?.indexdef).toMatch(/voiceprints USING hnsw \(embedding vector_cosine_ops\)/);
     const columns = await queryRows<{ column_name: string; type: string }>(
       database.db,
@@ -288,6 +287,44 @@ describe(`upgrading to the listed-voiceprints release on ${engine}`, () => {
         sql`select voiceprint_id, identity_id from listed_voiceprints order by voiceprint_id`,
       );
       expect(rows).toEqual(listedVoiceprints.sort().map((id) => ({ voiceprint_id: id, identity_id: listed?.id })));
+    } finally {
+      await old.close();
+    }
+  });
+});
+
+describe(`upgrading to the spoofed-utterances release on ${engine}`, () => {
+  it('copies the stored spoofed utterances with an embedding into spoofed_utterances, and the trigger copies new ones', async () => {
+    const old = await createTestDatabase({ migrated: false });
+    try {
+      await migrateUpTo(old, '0012_spoof_cluster_history');
+      const vector = (hot: number) => `[${Array.from({ length: 768 }, (_, i) => (i === hot ? 1 : 0)).join(',')}]`;
+      const [recording] = await queryRows<{ id: string }>(
+        old.db,
+        sql`insert into recordings (source, status) values ('import', 'complete') returning id`,
+      );
+      const stored = await queryRows<{ id: string; label: string }>(
+        old.db,
+        sql`insert into utterances (recording_id, upstream_id, deepfake_label, p_spoofed, deepfake_embedding)
+            values (${recording?.id}, '0', 'spoofed', 0.99, ${vector(0)}::halfvec),
+                   (${recording?.id}, '1', 'bonafide', 0.01, ${vector(1)}::halfvec),
+                   (${recording?.id}, '2', 'spoofed', 0.99, null)
+            returning id, deepfake_label as label`,
+      );
+      await migrateDatabase(old);
+      const copied = () =>
+        queryRows<{ id: string }>(old.db, sql`select id from spoofed_utterances order by id`).then((r) =>
+          r.map((x) => x.id),
+        );
+      expect(await copied()).toEqual([stored[0]?.id]);
+      const [later] = await queryRows<{ id: string }>(
+        old.db,
+        sql`insert into utterances (recording_id, upstream_id, deepfake_label, p_spoofed, deepfake_embedding)
+            values (${recording?.id}, '3', 'spoofed', 0.99, ${vector(2)}::halfvec) returning id`,
+      );
+      expect(await copied()).toEqual([stored[0]?.id, later?.id].sort());
+      await old.db.execute(sql`delete from recordings where id = ${recording?.id}`);
+      expect(await copied()).toEqual([]);
     } finally {
       await old.close();
     }

@@ -172,7 +172,7 @@ describe('the queries behind recluster and the cluster views', () => {
         return rows.map((r) => r['QUERY PLAN']).join('\n');
       });
     expect(await plan(nearestSpoofedStatement([some?.id as string], { k: 20, minSimilarity: 0.65 }))).toMatch(
-      /Index Scan using utterances_spoofed_embedding_hnsw/,
+      /Index Scan using spoofed_utterances_embedding_hnsw/,
     );
     expect(
       await plan(sql`select count(*) from utterances where spoof_cluster_id = ${some?.cluster as string}`),

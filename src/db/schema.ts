@@ -164,14 +164,30 @@ export const utterances = pgTable(
     index('utterances_near_miss_cluster_idx')
       .on(t.nearMissClusterId, t.recordingId)
       .where(sql`${t.nearMissClusterId} is not null`),
-    // Spoofed utterances only: they are what spoof-cluster search looks among. Bonafide speech is
-    // most of the traffic (~98% of the demo corpus) and has no campaign to find; indexing it too made
-    // the index ~40× larger and HNSW upkeep most of the cost of storing a recording (bench/README.md).
-    // A query must repeat the predicate verbatim for the planner to use this index.
-    index('utterances_spoofed_embedding_hnsw')
-      .using('hnsw', t.deepfakeEmbedding.op('halfvec_cosine_ops'))
-      .where(sql`${t.deepfakeLabel} = 'spoofed'`),
   ],
+);
+
+/**
+ * The deepfake embeddings of spoofed utterances, with the HNSW index that spoof search and the
+ * spoof clusters walk. Written only by the trigger `utterances_spoofed_copy` (migration 0013) when
+ * an utterance labelled spoofed with an embedding is stored, by any writer (the store, COPY loads),
+ * and deleted with it: never updated, so the index is never rewritten. It lives apart from
+ * `utterances` because clustering updates `utterances.spoof_cluster_id`: an update of an indexed
+ * column writes a new row version into every index of its table, and re-inserting a 768-d vector
+ * into an HNSW graph cost more than the rest of a join (bench/spoofs-batch.ts). Bonafide speech
+ * (~98 % of utterances) is not here: it has no campaign to find, and indexing it made the index ~40×
+ * larger and HNSW upkeep most of the cost of storing a recording (bench/README.md).
+ */
+export const spoofedUtterances = pgTable(
+  'spoofed_utterances',
+  {
+    id: uuid('id')
+      .primaryKey()
+      .references(() => utterances.id, { onDelete: 'cascade' }),
+    recordingId: uuid('recording_id').notNull(),
+    embedding: halfvec('embedding', { dimensions: DEEPFAKE_DIMENSIONS }).notNull(),
+  },
+  (t) => [index('spoofed_utterances_embedding_hnsw').using('hnsw', t.embedding.op('halfvec_cosine_ops'))],
 );
 
 export const callVerdicts = ['bonafide', 'spoofed', 'mixed', 'suspicious', 'unknown'] as const;

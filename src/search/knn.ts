@@ -59,18 +59,21 @@ export const speakerSpace: VectorSpace = {
   index: 'voiceprints_embedding_hnsw',
 };
 
-/** Spoofed utterances (768-d `halfvec`): the partial index `utterances_spoofed_embedding_hnsw`. */
+/**
+ * Spoofed utterances (768-d `halfvec`): `spoofed_utterances` and its HNSW index, each row joined to
+ * its utterance (`u`: label, pSpoofed, times, cluster) and recording.
+ */
 export const deepfakeSpace: VectorSpace = {
   name: 'deepfake',
   dimensions: DEEPFAKE_DIMENSIONS,
   vectorType: 'halfvec',
-  from: sql`utterances t join recordings r on r.id = t.recording_id`,
-  column: sql`t.deepfake_embedding`,
-  rowPredicate: sql`t.deepfake_label = 'spoofed'`,
-  columns: sql`t.speaker_label as "speakerLabel", t.p_spoofed as "pSpoofed", t.start_s as "startS", t.end_s as "endS",
-    t.spoof_cluster_id as "clusterId"`,
+  from: sql`spoofed_utterances t join utterances u on u.id = t.id join recordings r on r.id = t.recording_id`,
+  column: sql`t.embedding`,
+  rowPredicate: null,
+  columns: sql`u.speaker_label as "speakerLabel", u.p_spoofed as "pSpoofed", u.start_s as "startS", u.end_s as "endS",
+    u.spoof_cluster_id as "clusterId"`,
   hasIdentities: false,
-  index: 'utterances_spoofed_embedding_hnsw',
+  index: 'spoofed_utterances_embedding_hnsw',
 };
 
 export type KnnFilter = {
@@ -458,7 +461,7 @@ function filterSql(space: VectorSpace, filter: KnnFilter): SQL | null {
   }
   if (filter.minPSpoofed !== undefined) {
     if (space.name !== 'deepfake') throw new InvalidInputError('minPSpoofed applies to the deepfake space only');
-    parts.push(sql`t.p_spoofed >= ${filter.minPSpoofed}`);
+    parts.push(sql`u.p_spoofed >= ${filter.minPSpoofed}`);
   }
   if (space.hasIdentities) {
     if (filter.identityKinds) parts.push(sql`i.kind = any(${sql.param([...filter.identityKinds])}::text[])`);

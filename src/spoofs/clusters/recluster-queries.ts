@@ -34,7 +34,7 @@ export type SpoofEdge = {
 };
 
 /**
- * The nearest spoofed utterances of each of `ids` (HNSW, `utterances_spoofed_embedding_hnsw`),
+ * The nearest spoofed utterances of each of `ids` (HNSW, `spoofed_utterances_embedding_hnsw`),
  * kept when of another recording and at ≥ minSimilarity. `k` counts before the own recording is
  * left out, so callers ask for a few more than they need.
  */
@@ -66,16 +66,16 @@ export async function nearestSpoofedOf(
 
 /** The statement of nearestSpoofedOf: a lateral index walk per utterance (what the EXPLAIN test pins). */
 export function nearestSpoofedStatement(ids: readonly string[], input: { k: number; minSimilarity: number }): SQL {
-  return sql`select q.id as "from", n.id as "to", n.recording_id as "toRecordingId", n.spoof_cluster_id as "toClusterId",
+  return sql`select q.id as "from", n.id as "to", n.recording_id as "toRecordingId", nu.spoof_cluster_id as "toClusterId",
                     n.distance
-             from utterances q
+             from spoofed_utterances q
              cross join lateral (
-               select c.id, c.recording_id, c.spoof_cluster_id, c.deepfake_embedding <=> q.deepfake_embedding as distance
-               from utterances c
-               where c.deepfake_label = 'spoofed'
-               order by c.deepfake_embedding <=> q.deepfake_embedding
+               select c.id, c.recording_id, c.embedding <=> q.embedding as distance
+               from spoofed_utterances c
+               order by c.embedding <=> q.embedding
                limit ${input.k}
              ) n
+             join utterances nu on nu.id = n.id
              where q.id = any(${sql.param([...ids])}::uuid[])
                and n.recording_id <> q.recording_id
                and n.distance <= ${1 - input.minSimilarity}`;
