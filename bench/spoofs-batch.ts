@@ -66,20 +66,22 @@ const options = {
 };
 const progress = (line: string) => process.stderr.write(`spoofs-batch: ${line}\n`);
 
-/** xorshift128+ with Box–Muller: deterministic per seed, fast enough for 300M draws. */
+/** sfc32 (period ≥ 2³², ~2¹²⁷ in practice) with Box–Muller: deterministic per seed, fast enough for 300M draws. */
 function generator(seed: number) {
-  let s0 = (seed * 0x9e3779b9) >>> 0 || 1;
-  let s1 = (seed * 0x85ebca6b + 0x165667b1) >>> 0 || 2;
+  let a = 0x9e3779b9;
+  let b = 0x243f6a88;
+  let c = 0xb7e15162;
+  let d = seed >>> 0;
   const next = () => {
-    let x = s0;
-    const y = s1;
-    s0 = y;
-    x ^= x << 23;
-    x ^= x >>> 17;
-    x ^= y ^ (y >>> 26);
-    s1 = x >>> 0;
-    return ((s0 + s1) >>> 0) / 4294967296;
+    const t = (((a + b) >>> 0) + d) >>> 0;
+    d = (d + 1) >>> 0;
+    a = b ^ (b >>> 9);
+    b = (c + (c << 3)) >>> 0;
+    c = ((c << 21) | (c >>> 11)) >>> 0;
+    c = (c + t) >>> 0;
+    return t / 4294967296;
   };
+  for (let i = 0; i < 20; i++) next();
   let spare: number | null = null;
   const gaussian = () => {
     if (spare !== null) {

@@ -35,6 +35,7 @@ import { raiseNewCampaigns } from './step.ts';
  * - a point that votes for a cluster an analyst pinned (at least MIN_VOTES of its neighbours are
  *   members there, more than in any batch cluster) joins that cluster instead: recluster adds to
  *   an analyst's cluster and never takes from it;
+ * - a cluster holds at least MIN_POINTS utterances of MIN_RECORDINGS recordings, as a seed does;
  * - the rest is noise.
  *
  * An analyst's decisions hold: clusters an analyst merged or split (`analyst_edited_at`) are not
@@ -201,7 +202,14 @@ export function deriveSpoofClusters(
     pinnedJoins.set(pinned[0], [...(pinnedJoins.get(pinned[0]) ?? []), ...list]);
     members.delete(root);
   }
+  // as online, a cluster holds at least MIN_POINTS utterances of MIN_RECORDINGS recordings: a core
+  // point no other core shares a neighbour with is noise, not a cluster of its own
   const clusters = [...members.values()]
+    .filter(
+      (list) =>
+        list.length >= MIN_POINTS &&
+        new Set(list.map((id) => (inPool.get(id) as PoolPoint).recordingId)).size >= MIN_RECORDINGS,
+    )
     .map((list) => list.sort())
     .sort((a, b) => ((a[0] as string) < (b[0] as string) ? -1 : 1));
   return { clusters, pinnedJoins };
