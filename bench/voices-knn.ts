@@ -38,7 +38,6 @@
  * voxtrace_bench_voices_empty there. Results are written after each phase (`complete: false`
  * until the end) to bench/results/voices-knn.json and the voices-knn line of bench/README.md.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -63,10 +62,12 @@ import { adminQuery, databaseUrl } from '../test/support/postgres.ts';
 import { buildLance } from './support/comparison-engines.ts';
 import { BinaryRows, copyBinary } from './support/copy-binary.ts';
 import { exactTopK, type TopK, truthOf } from './support/exact-knn.ts';
+import { type Answer, type Measured, measure, measureConcurrent } from './support/knn-measure.ts';
 import { evaluateTargets } from './support/knn-targets.ts';
-import { latencySummary, round3 } from './support/latency.ts';
+import { round3 } from './support/latency.ts';
 import { benchmarkSettings, calibrationMs, describeMachine } from './support/machine.ts';
 import { recordResult } from './support/results.ts';
+import { startServer } from './support/serve.ts';
 import { storeAndAnalyse } from './support/store-and-analyse.ts';
 import {
   accountRef,
@@ -266,52 +267,6 @@ async function loadPopulation(client: pg.Client, p: Population) {
 
 // ---- measurement ----------------------------------------------------------------------------
 
-type Answer = { ids: string[]; method?: string };
-
-/**
- * Runs `run` for each query (after `warmup` untimed ones) and compares each answer with the
- * truth: recall@k over the truth's rows, and whether the answer is complete (as many rows as the
- * truth has: min(k, eligible rows)).
- */
-async function measure(
-  queries: number[],
-  run: (q: number) => Promise<Answer>,
-  truth: (q: number) => string[],
-  warmup = Math.min(20, queries.length),
-) {
-  for (const q of queries.slice(0, warmup)) await run(q);
-  const ms: number[] = [];
-  let recallSum = 0;
-  let complete = 0;
-  let rows = 0;
-  let minRows = Number.POSITIVE_INFINITY;
-  const methods: Record<string, number> = {};
-  for (const q of queries) {
-    const started = performance.now();
-    const answer = await run(q);
-    ms.push(performance.now() - started);
-    const expected = truth(q);
-    const want = new Set(expected);
-    const hits = answer.ids.filter((id) => want.has(id)).length;
-    recallSum += expected.length === 0 ? 1 : hits / expected.length;
-    if (answer.ids.length === expected.length) complete++;
-    rows += answer.ids.length;
-    minRows = Math.min(minRows, answer.ids.length);
-    if (answer.method) methods[answer.method] = (methods[answer.method] ?? 0) + 1;
-  }
-  return {
-    queries: queries.length,
-    ...latencySummary(ms),
-    recallAt10: round3(recallSum / queries.length),
-    complete: `${complete}/${queries.length}`,
-    meanRows: round3(rows / queries.length),
-    minRows,
-    ...(Object.keys(methods).length ? { plans: methods } : {}),
-  };
-}
-
-type Measured = Awaited<ReturnType<typeof measure>>;
-
 function truthIds(population: Population, truth: TopK, offset: number, mask: number) {
   return (q: number) => truthOf(truth, q + offset, mask).map((i) => uuidAt(population.voiceprintIds, i));
 }
@@ -452,40 +407,8 @@ async function filteredSearches(database: Database, client: pg.Client, p: Popula
 
 // ---- HTTP -----------------------------------------------------------------------------------
 
-async function startServer(url: string): Promise<{ base: string; child: ChildProcess }> {
-  const port = 18_750 + Math.floor(Math.random() * 1000);
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'voxtrace-bench-serve-'));
-  const child = spawn(
-    process.execPath,
-    ['--max-semi-space-size=4', path.join(benchDir, '..', 'src', 'cli.ts'), 'serve'],
-    {
-      env: {
-        ...process.env,
-        DATABASE_URL: url,
-        VOXTRACE_PORT: String(port),
-        VOXTRACE_HOST: '127.0.0.1',
-        VOXTRACE_DATA_DIR: dataDir,
-        VOXTRACE_LOG_LEVEL: 'warn',
-        VOXTRACE_AUTO_MIGRATE: 'false',
-      },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    },
-  );
-  const base = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 300; i++) {
-    const ready = await fetch(`${base}/readyz`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ready) return { base, child };
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  child.kill('SIGTERM');
-  throw new Error('voxtrace serve did not become ready within 60 s');
-}
-
 async function httpPhase(url: string, key: string, p: Population, truth: TopK, queries: number[]) {
-  const { base, child } = await startServer(url);
+  const { base, stop } = await startServer(url);
   try {
     const post = async (q: number): Promise<Answer & { ok: boolean }> => {
       const response = await fetch(`${base}/v1/voices/search`, {
@@ -509,46 +432,17 @@ async function httpPhase(url: string, key: string, p: Population, truth: TopK, q
     log(`  HTTP 1 client: ${JSON.stringify(oneClient)}, errors ${errors}`);
     const oneClientErrors = errors;
     // 16 clients, each a loop of requests over its share of the queries
-    const clients = 16;
-    const total = options.httpRequests;
-    const ms: number[] = [];
-    let failed = 0;
-    let recallSum = 0;
-    let next = 0;
-    const started = performance.now();
-    await Promise.all(
-      Array.from({ length: clients }, async () => {
-        for (;;) {
-          const n = next++;
-          if (n >= total) return;
-          const q = queries[n % queries.length] as number;
-          const t = performance.now();
-          try {
-            const answer = await post(q);
-            ms.push(performance.now() - t);
-            if (!answer.ok) failed++;
-            const want = new Set(truthIds(p, truth, 0, ALL)(q));
-            recallSum += answer.ids.filter((id) => want.has(id)).length / Math.max(1, want.size);
-          } catch {
-            failed++;
-          }
-        }
-      }),
-    );
-    const wall = (performance.now() - started) / 1000;
-    const sixteen = {
-      clients,
-      requests: total,
-      ...latencySummary(ms),
-      requestsPerSecond: round3(total / wall),
-      errors: failed,
-      recallAt10: round3(recallSum / total),
-    };
+    const sixteen = await measureConcurrent({
+      clients: 16,
+      requests: options.httpRequests,
+      queries,
+      run: post,
+      truth: truthIds(p, truth, 0, ALL),
+    });
     log(`  HTTP 16 clients: ${JSON.stringify(sixteen)}`);
     return { oneClient: { ...oneClient, errors: oneClientErrors }, sixteenClients: sixteen };
   } finally {
-    child.kill('SIGTERM');
-    await new Promise((resolve) => child.once('exit', resolve));
+    await stop();
   }
 }
 

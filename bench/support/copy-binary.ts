@@ -14,6 +14,11 @@ export async function copyBinary(client: pg.Client, table: string, columns: stri
 const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
 const POSTGRES_EPOCH_MS = Date.UTC(2000, 0, 1);
 
+/** The whole COPY stream of some rows in one buffer (header, rows, trailer): for PGlite's `/dev/blob`. */
+export function copyBuffer(rows: BinaryRows): Buffer {
+  return Buffer.concat([...framed([rows.take(true) ?? Buffer.alloc(0)])]);
+}
+
 function* framed(chunks: Iterable<Buffer>): Generator<Buffer> {
   const header = Buffer.alloc(SIGNATURE.length + 8);
   SIGNATURE.copy(header, 0);
@@ -58,6 +63,13 @@ export class BinaryRows {
     this.length += 16;
   }
 
+  /** A uuid from its text form. */
+  uuidText(id: string) {
+    this.ensure(20);
+    this.length = this.buffer.writeInt32BE(16, this.length);
+    this.length += this.buffer.write(id.replaceAll('-', ''), this.length, 'hex');
+  }
+
   text(value: string | null) {
     if (value === null) return this.null();
     const bytes = Buffer.byteLength(value);
@@ -98,6 +110,21 @@ export class BinaryRows {
       this.length = this.buffer.writeFloatBE(values[offset + d] as number, this.length);
   }
 
+  /**
+   * pgvector's binary halfvec: int16 dimensions, int16 unused, then IEEE half floats. The values must
+   * already be halves (Math.f16round): the bits are taken from their float32 form, not rounded again.
+   */
+  halfvec(values: Float32Array, offset: number, dimensions: number) {
+    const bytes = 4 + 2 * dimensions;
+    this.ensure(4 + bytes);
+    this.length = this.buffer.writeInt32BE(bytes, this.length);
+    this.length = this.buffer.writeInt16BE(dimensions, this.length);
+    this.length = this.buffer.writeInt16BE(0, this.length);
+    for (let d = 0; d < dimensions; d++) {
+      this.length = this.buffer.writeUInt16BE(halfBits(values[offset + d] as number), this.length);
+    }
+  }
+
   /** The rows so far, when they fill a chunk (or always, with `force`); the builder starts empty again. */
   take(force = false): Buffer | null {
     if (this.length === 0 || (!force && this.length < this.chunkBytes)) return null;
@@ -105,4 +132,18 @@ export class BinaryRows {
     this.length = 0;
     return chunk;
   }
+}
+
+const float32 = new Float32Array(1);
+const float32Bits = new Uint32Array(float32.buffer);
+
+/** The IEEE half bits of a value that is exactly a half (normal, subnormal or zero). */
+export function halfBits(value: number): number {
+  float32[0] = value;
+  const bits = float32Bits[0] as number;
+  const sign = (bits >>> 16) & 0x8000;
+  const exponent = ((bits >>> 23) & 0xff) - 127;
+  if (value === 0) return sign;
+  if (exponent >= -14) return sign | ((exponent + 15) << 10) | ((bits >>> 13) & 0x3ff);
+  return sign | Math.round(Math.abs(value) * 2 ** 24);
 }

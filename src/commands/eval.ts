@@ -4,7 +4,7 @@ import { loadConfig } from '../config.ts';
 import { createLogger } from '../log.ts';
 import { err, out, UsageError } from './support.ts';
 
-/** `eval voices` (later evals join it): measured figures written to bench/results/. */
+/** `eval voices` and `eval spoofs` (later evals join them): measured figures written to bench/results/. */
 export function registerEval(program: Command) {
   const evaluate = program.command('eval').description('evaluate a feature on a synthetic corpus with known truth');
   evaluate
@@ -71,4 +71,83 @@ export function registerEval(program: Command) {
       out(`wrote ${file}`);
       for (const t of figures.targets) out(`${t.met ? 'met   ' : 'MISSED'} ${t.name}: ${t.value}`);
     });
+  evaluate
+    .command('spoofs')
+    .description(
+      'spoof clustering (online and batch), unseen-family detection, near misses and false alarms on a synthetic corpus; writes bench/results/spoofs-eval.json',
+    )
+    .option('--seed <n>', 'the corpus seed (figures are reported on a seed other than the tuning one)', '2')
+    .option('--tune-seed <n>', 'the seed the clustering constants were tuned on', '1')
+    .option('--spoofed <n>', 'spoofed utterances in the corpus (≥ 50,000 for the reported figures)', '50000')
+    .option('--bonafide <n>', 'genuine utterances in the corpus (≥ 200,000 for the reported figures)', '200000')
+    .option('--families <n>', 'spoof generator families (≥ 30 for the reported figures)', '40')
+    .option(
+      '--pglite',
+      'run on embedded PGlite (default: a fresh database on TEST_DATABASE_URL or DATABASE_URL, else PGlite)',
+    )
+    .option('--bench-dir <dir>', 'where results/spoofs-eval.json and README.md are written', 'bench')
+    .action(
+      async (opts: {
+        seed: string;
+        tuneSeed: string;
+        spoofed: string;
+        bonafide: string;
+        families: string;
+        pglite?: boolean;
+        benchDir: string;
+      }) => {
+        const whole = (name: string, value: string, min: number) => {
+          const n = Number(value);
+          if (!Number.isInteger(n) || n < min)
+            throw new UsageError(`${name} must be a whole number ≥ ${min}, got ${value}`);
+          return n;
+        };
+        const seed = whole('--seed', opts.seed, 0);
+        const tuneSeed = whole('--tune-seed', opts.tuneSeed, 0);
+        const spoofed = whole('--spoofed', opts.spoofed, 100);
+        const bonafide = whole('--bonafide', opts.bonafide, 100);
+        const families = whole('--families', opts.families, 8);
+        const config = loadConfig();
+        const serverUrl = opts.pglite ? null : process.env.TEST_DATABASE_URL || config.databaseUrl || null;
+        const [{ withFreshDatabase }, { runSpoofsEval }, { recordResult }, { describeMachine }] = await Promise.all([
+          import('../eval/voices/database.ts'),
+          import('../eval/spoofs/run.ts'),
+          import('../../bench/support/results.ts'),
+          import('../../bench/support/machine.ts'),
+        ]);
+        const started = performance.now();
+        const { figures, machine } = await withFreshDatabase(serverUrl, async (database) => {
+          err(`eval spoofs: seed ${seed} (constants tuned on seed ${tuneSeed}), ${database.description}`);
+          const figures = await runSpoofsEval(database, {
+            seed,
+            tuneSeed,
+            spoofed,
+            bonafide,
+            families,
+            settings: config.spoofs,
+            log: createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel),
+            progress: (line) => err(`eval spoofs: ${line}`),
+          });
+          return { figures, machine: await describeMachine(database) };
+        });
+        const command =
+          `./voxtrace eval spoofs --seed ${seed} --tune-seed ${tuneSeed} --spoofed ${spoofed} --bonafide ${bonafide}` +
+          `${families === 40 ? '' : ` --families ${families}`}${serverUrl ? '' : ' --pglite'}`;
+        const { online, batch } = figures;
+        const { file } = recordResult(path.resolve(opts.benchDir), {
+          name: 'spoofs-eval',
+          command,
+          machine,
+          figures: { ...figures, seconds: Math.round((performance.now() - started) / 100) / 10 },
+          summary:
+            `seed ${seed}: family F1 online ${online.family.pairwise.f1} / batch ${batch.family.pairwise.f1} (ARI ${online.family.ari} / ${batch.family.ari}), ` +
+            `unseen F1 ${online.unseen.f1}, near misses recall ${online.nearMisses.recall} at precision ${online.nearMisses.precision}, ` +
+            `false alarms clustered ${online.falseAlarms.clustered}/${online.falseAlarms.labelledSpoofed}; ` +
+            `${figures.timing.msPerRecording} ms a recording` +
+            (figures.missed.length ? `; missed: ${figures.missed.join('; ')}` : '; all targets met'),
+        });
+        out(`wrote ${file}`);
+        for (const t of figures.targets) out(`${t.met ? 'met   ' : 'MISSED'} ${t.name}: ${t.value}`);
+      },
+    );
 }

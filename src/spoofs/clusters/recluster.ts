@@ -1,6 +1,7 @@
 import { type Actor, CLI_ACTOR } from '../../audit/audit.ts';
 import type { SpoofSettings } from '../../config.ts';
 import type { Db } from '../../db/client.ts';
+import { withSnapshotReaders } from '../../db/snapshot.ts';
 import { withTransaction } from '../../db/transaction.ts';
 import { rejudgeCalls } from '../rejudge.ts';
 import { recordClusterEvent } from './history.ts';
@@ -72,6 +73,11 @@ export type SpoofReclusterSummary = {
 };
 
 const GRAPH_BATCH = 200;
+/**
+ * Connections the kNN graph is walked on at once. Two: these machines' PostgreSQL has two cores and
+ * the walk is all index reads; a bigger server would take more (left fixed until one needs it).
+ */
+const GRAPH_CONNECTIONS = 2;
 const REASON = 'recluster spoofs';
 
 /**
@@ -88,7 +94,7 @@ export async function reclusterSpoofs(
     await lockSpoofClusters(tx);
     const pool = await reclusterPool(tx);
     progress(`${pool.length} spoofed utterances to recluster`);
-    const edges = await kNNGraph(tx, pool, progress);
+    const edges = await kNNGraph(db, tx, pool, progress);
     const { clusters, pinnedJoins } = deriveSpoofClusters(pool, edges);
     const applied = await applyClusters(tx, pool, clusters, pinnedJoins, actor);
     const carried = await carryNearMisses(tx);
@@ -100,25 +106,37 @@ export async function reclusterSpoofs(
   });
 }
 
-async function kNNGraph(tx: Db, pool: PoolPoint[], progress: (line: string) => void): Promise<SpoofEdge[]> {
-  const edges: SpoofEdge[] = [];
+/**
+ * The kNN graph of the pool, its batches walked on GRAPH_CONNECTIONS connections at once (the
+ * transaction's own and readers of its snapshot, withSnapshotReaders): the walks are independent
+ * and each keeps one server core busy. The edges come back in pool order whatever finished first.
+ */
+async function kNNGraph(db: Db, tx: Db, pool: PoolPoint[], progress: (line: string) => void): Promise<SpoofEdge[]> {
+  const batches: string[][] = [];
+  for (let i = 0; i < pool.length; i += GRAPH_BATCH) batches.push(pool.slice(i, i + GRAPH_BATCH).map((p) => p.id));
+  const found: SpoofEdge[][] = new Array(batches.length);
+  let next = 0;
+  let walked = 0;
   let reported = 0;
-  for (let i = 0; i < pool.length; i += GRAPH_BATCH) {
-    const ids = pool.slice(i, i + GRAPH_BATCH).map((p) => p.id);
-    // a few more than NEIGHBOUR_K: the own recording's utterances are dropped after the walk
-    edges.push(
-      ...(await nearestSpoofedOf(tx, ids, {
+  const walk = async (connection: Db) => {
+    for (let b = next++; b < batches.length; b = next++) {
+      const ids = batches[b] as string[];
+      // a few more than NEIGHBOUR_K: the own recording's utterances are dropped after the walk
+      found[b] = await nearestSpoofedOf(connection, ids, {
         k: NEIGHBOUR_K + 4,
         minSimilarity: NEIGHBOUR_SIMILARITY,
         efSearch: BATCH_EF_SEARCH,
-      })),
-    );
-    if (i - reported >= 20_000) {
-      reported = i;
-      progress(`kNN graph: ${i} of ${pool.length}`);
+      });
+      walked += ids.length;
+      if (walked - reported >= 20_000) {
+        reported = walked;
+        progress(`kNN graph: ${walked} of ${pool.length}`);
+      }
     }
-  }
-  return edges;
+  };
+  const readers = pool.length > GRAPH_BATCH ? GRAPH_CONNECTIONS - 1 : 0;
+  await withSnapshotReaders(db, tx, readers, (others) => Promise.all([tx, ...others].map(walk)));
+  return found.flat();
 }
 
 /**
