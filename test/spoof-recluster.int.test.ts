@@ -6,6 +6,7 @@ import { CLI_ACTOR } from '../src/audit/audit.ts';
 import { DEFAULT_SPOOF_SETTINGS, DEFAULT_VOICE_SETTINGS } from '../src/config.ts';
 import { queryRows } from '../src/db/client.ts';
 import { withTransaction } from '../src/db/transaction.ts';
+import { clusterEvidenceStatement } from '../src/spoofs/clusters/queries.ts';
 import { reclusterSpoofs } from '../src/spoofs/clusters/recluster.ts';
 import { nearestSpoofedStatement } from '../src/spoofs/clusters/recluster-queries.ts';
 import { repoRoot } from './support/cli.ts';
@@ -177,6 +178,29 @@ describe('the queries behind recluster and the cluster views', () => {
     expect(
       await plan(sql`select count(*) from utterances where spoof_cluster_id = ${some?.cluster as string}`),
     ).toMatch(/utterances_spoof_cluster_idx/);
+  });
+
+  it('finds the recordings of a growth window through recordings_seen_at_idx, never by reading them all', async () => {
+    const [some] = await queryRows<{ cluster: string }>(
+      database.db,
+      sql`select spoof_cluster_id as cluster from utterances where spoof_cluster_id is not null limit 1`,
+    );
+    const until = new Date();
+    const window = { since: new Date(until.getTime() - 24 * 3600_000), until };
+    const plan = (statement: ReturnType<typeof sql>) =>
+      withTransaction(database.db, async (tx) => {
+        await tx.execute(sql`set local enable_seqscan = off`);
+        const rows = await queryRows<{ 'QUERY PLAN': string }>(tx, sql`explain ${statement}`);
+        return rows.map((r) => r['QUERY PLAN']).join('\n');
+      });
+    expect(await plan(clusterEvidenceStatement(some?.cluster as string, window))).not.toMatch(/Seq Scan/);
+    // the window's own predicate, as the statement writes it: the index's expression must be the query's
+    expect(
+      await plan(
+        sql`select count(*) from recordings r where coalesce(r.call_at, r.created_at) > ${window.since.toISOString()}::timestamptz
+            and coalesce(r.call_at, r.created_at) <= ${window.until.toISOString()}::timestamptz`,
+      ),
+    ).toMatch(/recordings_seen_at_idx/);
   });
 });
 

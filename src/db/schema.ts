@@ -87,6 +87,8 @@ export const recordings = pgTable(
     // the worker's claim query: due, unfinished jobs only
     index('recordings_claim_idx').on(t.nextAttemptAt).where(sql`${t.status} in ('queued', 'submitting', 'submitted')`),
     index('recordings_created_idx').on(t.createdAt, t.id),
+    // when a recording happened (its call, else its storing): the spoof growth window and cluster figures
+    index('recordings_seen_at_idx').on(sql`coalesce(${t.callAt}, ${t.createdAt})`),
   ],
 );
 

@@ -1,4 +1,4 @@
-import { sql } from 'drizzle-orm';
+import { type SQL, sql } from 'drizzle-orm';
 import { type Db, queryRows } from '../../db/client.ts';
 import { DEEPFAKE_DIMENSIONS } from '../../db/schema.ts';
 import { NEAR_MISS_RADIUS_FACTOR } from './rules.ts';
@@ -182,26 +182,33 @@ export async function clusterEvidence(
   clusterId: string,
   which: { since?: Date; until?: Date } = {},
 ): Promise<{ utteranceId: string; recordingId: string; accountRef: string | null; similarity: number }[]> {
+  const rows = await queryRows<{
+    utteranceId: string;
+    recordingId: string;
+    accountRef: string | null;
+    similarity: number | string;
+  }>(tx, clusterEvidenceStatement(clusterId, which));
+  return rows.map((r) => ({ ...r, similarity: Number(r.similarity) }));
+}
+
+/**
+ * The statement of clusterEvidence. With a window (the growth alert's 24 hours, checked on every
+ * call a cluster gains) the planner can start from the window's recordings (recordings_seen_at_idx)
+ * or from the cluster's members (utterances_spoof_cluster_idx), whichever holds fewer: without the
+ * first, every check read all recordings (what the EXPLAIN test pins).
+ */
+export function clusterEvidenceStatement(clusterId: string, which: { since?: Date; until?: Date } = {}): SQL {
   const since = which.since
     ? sql`and coalesce(r.call_at, r.created_at) > ${which.since.toISOString()}::timestamptz`
     : sql``;
   const until = which.until
     ? sql`and coalesce(r.call_at, r.created_at) <= ${which.until.toISOString()}::timestamptz`
     : sql``;
-  const rows = await queryRows<{
-    utteranceId: string;
-    recordingId: string;
-    accountRef: string | null;
-    similarity: number | string;
-  }>(
-    tx,
-    sql`select u.id as "utteranceId", u.recording_id as "recordingId", r.account_ref as "accountRef",
+  return sql`select u.id as "utteranceId", u.recording_id as "recordingId", r.account_ref as "accountRef",
                1 - (u.deepfake_embedding <=> c.centroid) as similarity
         from utterances u join spoof_clusters c on c.id = u.spoof_cluster_id join recordings r on r.id = u.recording_id
         where u.spoof_cluster_id = ${clusterId} ${since} ${until}
-        order by u.recording_id, u.id`,
-  );
-  return rows.map((r) => ({ ...r, similarity: Number(r.similarity) }));
+        order by u.recording_id, u.id`;
 }
 
 /** When a recording happened: its call time, else when it was stored. */

@@ -1,0 +1,1 @@
+CREATE INDEX "recordings_seen_at_idx" ON "recordings" USING btree (coalesce("call_at", "created_at"));
