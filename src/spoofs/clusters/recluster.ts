@@ -17,6 +17,7 @@ import {
   type PoolPoint,
   reclusterPool,
   recomputeClusterSums,
+  refreshUtteranceStatistics,
   type SpoofEdge,
   setMembership,
 } from './recluster-queries.ts';
@@ -101,6 +102,7 @@ export async function reclusterSpoofs(
     const looked = await lookBackNearMisses(tx, 'all');
     await rejudgeCalls(tx, [...new Set([...carried, ...looked.map((n) => n.recordingId)])], settings);
     const raised = await raiseNewCampaigns(tx, applied.created);
+    await refreshUtteranceStatistics(tx);
     progress(`${applied.clusters} clusters, ${raised.length} new campaign alerts, ${looked.length} near misses`);
     return { ...applied, nearMisses: looked.length, ms: Math.round(performance.now() - started) };
   });
