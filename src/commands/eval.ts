@@ -21,23 +21,15 @@ export function registerEval(program: Command) {
     )
     .option('--bench-dir <dir>', 'where results/voices-eval.json and README.md are written', 'bench')
     .action(async (opts: { seed: string; tuneSeed: string; speakers: string; pglite?: boolean; benchDir: string }) => {
-      const whole = (name: string, value: string, min: number) => {
-        const n = Number(value);
-        if (!Number.isInteger(n) || n < min)
-          throw new UsageError(`${name} must be a whole number ≥ ${min}, got ${value}`);
-        return n;
-      };
       const seed = whole('--seed', opts.seed, 0);
       const tuneSeed = whole('--tune-seed', opts.tuneSeed, 0);
       const speakers = whole('--speakers', opts.speakers, 5);
       const config = loadConfig();
-      const serverUrl = opts.pglite ? null : process.env.TEST_DATABASE_URL || config.databaseUrl || null;
+      const serverUrl = evalServerUrl(opts.pglite, config.databaseUrl);
       // loaded here: only this command needs the eval, the bench helpers and the voice search
-      const [{ withFreshDatabase }, { runVoicesEval }, { recordResult }, { describeMachine }] = await Promise.all([
-        import('../eval/voices/database.ts'),
+      const [{ runVoicesEval }, { withFreshDatabase, recordResult, describeMachine }] = await Promise.all([
         import('../eval/voices/run.ts'),
-        import('../../bench/support/results.ts'),
-        import('../../bench/support/machine.ts'),
+        evalSupport(),
       ]);
       const started = performance.now();
       const { figures, machine } = await withFreshDatabase(serverUrl, async (database) => {
@@ -96,24 +88,16 @@ export function registerEval(program: Command) {
         pglite?: boolean;
         benchDir: string;
       }) => {
-        const whole = (name: string, value: string, min: number) => {
-          const n = Number(value);
-          if (!Number.isInteger(n) || n < min)
-            throw new UsageError(`${name} must be a whole number ≥ ${min}, got ${value}`);
-          return n;
-        };
         const seed = whole('--seed', opts.seed, 0);
         const tuneSeed = whole('--tune-seed', opts.tuneSeed, 0);
         const spoofed = whole('--spoofed', opts.spoofed, 100);
         const bonafide = whole('--bonafide', opts.bonafide, 100);
         const families = whole('--families', opts.families, 8);
         const config = loadConfig();
-        const serverUrl = opts.pglite ? null : process.env.TEST_DATABASE_URL || config.databaseUrl || null;
-        const [{ withFreshDatabase }, { runSpoofsEval }, { recordResult }, { describeMachine }] = await Promise.all([
-          import('../eval/voices/database.ts'),
+        const serverUrl = evalServerUrl(opts.pglite, config.databaseUrl);
+        const [{ runSpoofsEval }, { withFreshDatabase, recordResult, describeMachine }] = await Promise.all([
           import('../eval/spoofs/run.ts'),
-          import('../../bench/support/results.ts'),
-          import('../../bench/support/machine.ts'),
+          evalSupport(),
         ]);
         const started = performance.now();
         const { figures, machine } = await withFreshDatabase(serverUrl, async (database) => {
@@ -150,4 +134,25 @@ export function registerEval(program: Command) {
         for (const t of figures.targets) out(`${t.met ? 'met   ' : 'MISSED'} ${t.name}: ${t.value}`);
       },
     );
+}
+
+function whole(name: string, value: string, min: number): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`${name} must be a whole number ≥ ${min}, got ${value}`);
+  return n;
+}
+
+/** Where an eval makes its fresh database: a server when one is configured and `--pglite` not given (null: PGlite). */
+function evalServerUrl(pglite: boolean | undefined, databaseUrl: string | undefined): string | null {
+  return pglite ? null : process.env.TEST_DATABASE_URL || databaseUrl || null;
+}
+
+/** What every eval needs besides its own run: the fresh database, the results file, the machine's description. */
+async function evalSupport() {
+  const [{ withFreshDatabase }, { recordResult }, { describeMachine }] = await Promise.all([
+    import('../eval/voices/database.ts'),
+    import('../../bench/support/results.ts'),
+    import('../../bench/support/machine.ts'),
+  ]);
+  return { withFreshDatabase, recordResult, describeMachine };
 }
