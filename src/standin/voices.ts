@@ -87,7 +87,7 @@ function hash128(text: string): [number, number, number, number] {
 }
 
 /** `dimensions` independent N(0, 1/dimensions) draws: a random direction of expected squared length 1. */
-function isotropic(random: RandomStream, dimensions: number): Float64Array {
+export function isotropic(random: RandomStream, dimensions: number): Float64Array {
   const scale = 1 / Math.sqrt(dimensions);
   const vector = new Float64Array(dimensions);
   for (let i = 0; i < dimensions; i++) vector[i] = random.gaussian() * scale;
@@ -95,7 +95,7 @@ function isotropic(random: RandomStream, dimensions: number): Float64Array {
 }
 
 /** target += weight × source */
-function addScaled(target: Float64Array, source: Float64Array, weight: number) {
+export function addScaled(target: Float64Array, source: Float64Array, weight: number) {
   for (let i = 0; i < target.length; i++) target[i] = (target[i] as number) + weight * (source[i] as number);
 }
 
@@ -319,7 +319,7 @@ const VERDICT_MODEL = {
 } as const;
 
 /** pSpoofed 10^−e away from the side it leans to: e ∈ (0.302, 4] when confident, (0.302, 2] when not. */
-function posterior(random: RandomStream, towardsSpoofed: boolean, confident: boolean): number {
+export function posterior(random: RandomStream, towardsSpoofed: boolean, confident: boolean): number {
   // confident answers lean to the far end (√u)
   const decades = confident ? 0.302 + 3.698 * Math.sqrt(random.uniform()) : 0.302 + 1.698 * random.uniform();
   const distance = 10 ** -decades;

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { type RandomStream, randomStream } from '../../standin/voices.ts';
+import { addScaled, isotropic, posterior, type RandomStream, randomStream } from '../../standin/voices.ts';
 import { DAY_MS } from '../../time.ts';
 
 /**
@@ -284,16 +284,6 @@ function layOut(
 }
 
 /**
- * pSpoofed as the stand-in's upstream gives it (src/standin/voices.ts): 10^−e from the side it
- * leans to, confident when right (e up to 4: 80 % within 0.01 of 0 or 1), unsure when wrong (0.5–0.99).
- */
-function posterior(random: RandomStream, towardsSpoofed: boolean, confident: boolean): number {
-  const decades = confident ? 0.302 + 3.698 * Math.sqrt(random.uniform()) : 0.302 + 1.698 * random.uniform();
-  const distance = 10 ** -decades;
-  return towardsSpoofed ? 1 - distance : distance;
-}
-
-/**
  * The unit deepfake embeddings of a corpus's utterances and their raw norms, made on demand and
  * cached per direction (families, speakers); the same (seed, call, utterance) always gives the same vector.
  * @example const vectors = embedder(corpus); const { units, norms } = vectors(call);
@@ -360,17 +350,11 @@ export function embedder(corpus: SpoofCorpus) {
 
 /** A random direction of expected squared length 1. */
 function direction(random: RandomStream): Float64Array {
-  const v = new Float64Array(DEEPFAKE_DIMENSIONS);
-  addGaussian(v, random, 1 / Math.sqrt(DEEPFAKE_DIMENSIONS));
-  return v;
+  return isotropic(random, DEEPFAKE_DIMENSIONS);
 }
 
 function addGaussian(target: Float64Array, random: RandomStream, scale: number) {
   for (let d = 0; d < target.length; d++) target[d] = (target[d] as number) + scale * random.gaussian();
-}
-
-function addScaled(target: Float64Array, source: Float64Array, weight: number) {
-  for (let d = 0; d < target.length; d++) target[d] = (target[d] as number) + weight * (source[d] as number);
 }
 
 /** A stable uuid for a corpus item: the same seed and key give the same id, so reruns are identical. */
