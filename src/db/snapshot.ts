@@ -9,7 +9,8 @@ import * as schema from './schema.ts';
  * exports its snapshot (pg_export_snapshot) and each reader imports it into a REPEATABLE READ
  * READ ONLY transaction, as pg_dump's parallel jobs do. A long read inside a transaction that
  * holds a lock (recluster's kNN graph) can so use the server's other cores and still read one
- * consistent state. `db` is the database `tx` came from. On PGlite (one connection, one process)
+ * consistent state. The snapshot is the one `tx` reads with, not its own uncommitted writes:
+ * call this before `tx` writes what the readers should see. `db` is the database `tx` came from. On PGlite (one connection, one process)
  * there are no readers and `fn` gets an empty list: the caller reads on `tx` alone.
  * @example await withSnapshotReaders(db, tx, 1, async (readers) => Promise.all([tx, ...readers].map(work)));
  */
