@@ -154,3 +154,24 @@ describe(`voxtrace eval spoofs on ${engine}`, () => {
     }
   }, 150_000);
 });
+
+describe('voxtrace eval spoofs, bad options', () => {
+  it('names the option and the value it refused, and writes nothing', async () => {
+    const benchDir = fs.mkdtempSync(path.join(os.tmpdir(), 'voxtrace-eval-spoofs-bad-'));
+    try {
+      for (const [args, message] of [
+        [['--spoofed', '50'], /--spoofed must be a whole number ≥ 100, got 50/],
+        [['--bonafide', 'many'], /--bonafide must be a whole number ≥ 100, got many/],
+        [['--families', '7'], /--families must be a whole number ≥ 8, got 7/],
+        [['--seed', '1.5'], /--seed must be a whole number ≥ 0, got 1.5/],
+      ] as const) {
+        const run = await runCli(['eval', 'spoofs', ...args, '--pglite', '--bench-dir', benchDir], {});
+        expect(run.code, run.stderr).toBe(1);
+        expect(run.stderr).toMatch(message);
+      }
+      expect(fs.readdirSync(benchDir)).toEqual([]);
+    } finally {
+      fs.rmSync(benchDir, { recursive: true, force: true });
+    }
+  });
+});
