@@ -10,6 +10,7 @@ import {
   explainNearestNeighbours,
   type KnnFilter,
   nearestNeighbours,
+  nearestNeighboursOfEach,
   speakerSpace,
 } from '../src/search/knn.ts';
 import { createVoiceModel, familyName } from '../src/standin/voices.ts';
@@ -296,6 +297,35 @@ describe(`the kNN builder on ${engine} (${ROWS} voiceprints, after ANALYZE)`, ()
       sql`select distinct deepfake_label from utterances where id = any(${sql.param(neighbours.map((n) => n.id))}::uuid[])`,
     );
     expect(labels).toEqual([{ deepfake_label: 'spoofed' }]);
+  });
+
+  it('answers several vectors in one call as nearestNeighbours answers each: by the index walk, and exact when the filter keeps few rows', async () => {
+    const vectors = [320, 330, 321].map((i) => deepfakeVectors[i] as number[]);
+    const filter = { excludeRecordingIds: [(rows[320] as Row).recordingId] };
+    // 500 spoofed rows would be compared exactly: the online spoof step walks the index at any size, as here
+    const options = { k: 12, filter, exactMaxRows: 0 };
+    const each = await nearestNeighboursOfEach(database.db, deepfakeSpace, vectors, options);
+    expect(each).toHaveLength(3);
+    for (const [i, vector] of vectors.entries()) {
+      const { neighbours, plan } = await nearestNeighbours(database.db, deepfakeSpace, vector, options);
+      expect(plan.method).toBe('hnsw-iterative');
+      expect(each[i]).toEqual(neighbours);
+    }
+    expect(each[0]?.map((n) => n.recordingId)).not.toContain((rows[320] as Row).recordingId);
+    // `branch` keeps 5 voiceprints: fewer than k, so each answer is exact and holds all five
+    const few = await nearestNeighboursOfEach(database.db, speakerSpace, [query(1), query(2)], {
+      k: 10,
+      filter: { channels: ['branch'] },
+    });
+    for (const [i, unit] of [query(1), query(2)].entries()) {
+      expect(few[i]?.map((n) => n.id)).toEqual(
+        bruteForce(unit, 10, (row) => row.channel === 'branch').map((t) => t.id),
+      );
+    }
+    expect(await nearestNeighboursOfEach(database.db, deepfakeSpace, [], { k: 5 })).toEqual([]);
+    await expect(
+      nearestNeighboursOfEach(database.db, deepfakeSpace, [deepfakeVectors[320] as number[], [1, 2]], { k: 5 }),
+    ).rejects.toThrow(/768 values, got 2/);
   });
 
   it('rejects a vector of the wrong length or with non-finite values, and k out of range', async () => {

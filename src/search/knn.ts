@@ -176,6 +176,44 @@ export async function nearestNeighbours(
   });
 }
 
+/**
+ * The `k` rows nearest each of `vectors`, under one filter: what `nearestNeighbours` answers for
+ * each, after one estimate and one `SET LOCAL` for them all, where a call per vector pays those two
+ * round trips every time (the online spoof step walks once per utterance of a call,
+ * bench/spoofs-batch.ts). One walk per vector: a lateral join of the walks in one statement measured
+ * slower than the walks one by one (7.8 against 6.3 ms a vector, 50,000 halfvec rows). Ungrouped
+ * only. A walk that found fewer than `k` rows is answered exact for its vector, as in nearestNeighbours.
+ * @example const [first, second] = await nearestNeighboursOfEach(tx, deepfakeSpace, [a, b], { k: 16 });
+ */
+export async function nearestNeighboursOfEach(
+  db: Db,
+  space: VectorSpace,
+  vectors: readonly ArrayLike<number>[],
+  options: Omit<KnnOptions, 'groupBy'>,
+): Promise<Neighbour[][]> {
+  if ('groupBy' in options && options.groupBy) throw new InvalidInputError('groupBy applies to one vector at a time');
+  const queries = vectors.map((vector) => prepare(space, vector, options));
+  const [first] = queries;
+  if (!first) return [];
+  return withTransaction(db, async (tx) => {
+    const method = await planFor(tx, first, options);
+    if (method !== 'exact') await applySettings(tx, first, method);
+    let exactSet = false;
+    const answers: Neighbour[][] = [];
+    for (const query of queries) {
+      const walked = method === 'exact' ? [] : await indexAnswer(tx, query);
+      if (walked.length >= query.k) {
+        answers.push(walked);
+        continue;
+      }
+      if (!exactSet) await exactSettings(tx);
+      exactSet = true;
+      answers.push(await exactAnswer(tx, query));
+    }
+    return answers;
+  });
+}
+
 function prepare(space: VectorSpace, vector: ArrayLike<number>, options: KnnOptions): KnnQuery {
   const literal = vectorLiteral(space, vector);
   const k = options.k;
@@ -276,8 +314,13 @@ type KnnQuery = {
   efSearch: number;
 };
 
+/** The SQL type of the space's vectors, `halfvec(768)`. */
+function vectorType(space: VectorSpace): SQL {
+  return sql.raw(`${space.vectorType}(${space.dimensions})`);
+}
+
 function distance(query: KnnQuery): SQL {
-  return sql`${query.space.column} <=> ${query.literal}::${sql.raw(query.space.vectorType)}(${sql.raw(String(query.space.dimensions))})`;
+  return sql`${query.space.column} <=> ${query.literal}::${vectorType(query.space)}`;
 }
 
 function whereSql(query: KnnQuery, extra: SQL | null = null): SQL {

@@ -17,15 +17,41 @@ const DIMS = sql.raw(String(DEEPFAKE_DIMENSIONS));
 /** A spoofed utterance with an embedding, not yet in a cluster: what the step places. */
 export type UnplacedUtterance = { id: string; embedding: number[] };
 
-export async function unplacedSpoofedUtterances(tx: Db, recordingId: string): Promise<UnplacedUtterance[]> {
-  const rows = await queryRows<{ id: string; embedding: string }>(
+/**
+ * What the online step has to do for a recording, in one read: its spoofed utterances in no
+ * cluster yet (in call order), whether it has bonafide-labelled utterances not yet flagged as near
+ * misses (with an embedding: else there is nothing to compare), and when it happened (its call
+ * time, else when it was stored: the growth window ends there).
+ */
+export async function placementWork(
+  tx: Db,
+  recordingId: string,
+): Promise<{ seenAt: Date; unplaced: UnplacedUtterance[]; bonafideToCheck: boolean }> {
+  const rows = await queryRows<{
+    seenAt: Date | string;
+    id: string | null;
+    label: string | null;
+    embedding: string | null;
+  }>(
     tx,
-    sql`select id, deepfake_embedding::text as embedding from utterances
-        where recording_id = ${recordingId} and deepfake_label = 'spoofed'
-          and deepfake_embedding is not null and spoof_cluster_id is null
-        order by start_s nulls last, upstream_id`,
+    sql`select coalesce(r.call_at, r.created_at) as "seenAt", u.id, u.deepfake_label as label,
+               case when u.deepfake_label = 'spoofed' then u.deepfake_embedding::text end as embedding
+        from recordings r
+        left join utterances u on u.recording_id = r.id and u.deepfake_embedding is not null
+          and ((u.deepfake_label = 'spoofed' and u.spoof_cluster_id is null)
+               or (u.deepfake_label = 'bonafide' and u.near_miss_cluster_id is null))
+        where r.id = ${recordingId}
+        order by u.start_s nulls last, u.upstream_id`,
   );
-  return rows.map((r) => ({ id: r.id, embedding: JSON.parse(r.embedding) as number[] }));
+  const [first] = rows;
+  if (!first) throw new Error(`recording ${recordingId} does not exist`);
+  return {
+    seenAt: new Date(first.seenAt),
+    unplaced: rows.flatMap((r) =>
+      r.id && r.label === 'spoofed' ? [{ id: r.id, embedding: JSON.parse(r.embedding as string) as number[] }] : [],
+    ),
+    bonafideToCheck: rows.some((r) => r.label === 'bonafide'),
+  };
 }
 
 /** An active cluster's centroid similarity to a unit embedding, and the cluster's radius; null when not active. */
@@ -133,12 +159,19 @@ export async function refreshClusterFigures(tx: Db, clusterIds: readonly string[
  * refreshClusterFigures is O(size). Size, recordings, accounts, channels, first/last seen and mean
  * pSpoofed come out exact; the radius becomes the larger of the old one and the new members'
  * distance to the moved centroid, and the medoid stays — both exact again at the next refresh
- * (the cluster's next look-back, when it has doubled; a recluster).
+ * (the cluster's next look-back, when it has doubled; a recluster). Says whether the cluster, still
+ * active, has now grown `lookBackGrowth` times over since its last look-back: that look-back is due.
  */
-export async function growClusterFigures(tx: Db, clusterId: string, utteranceIds: readonly string[]): Promise<void> {
-  if (utteranceIds.length === 0) return;
+export async function growClusterFigures(
+  tx: Db,
+  clusterId: string,
+  utteranceIds: readonly string[],
+  lookBackGrowth: number,
+): Promise<{ lookBackDue: boolean }> {
+  if (utteranceIds.length === 0) return { lookBackDue: false };
   const ids = sql.param([...utteranceIds]);
-  await tx.execute(
+  const rows = await queryRows<{ lookBackDue: boolean }>(
+    tx,
     sql`with added as (
           select u.recording_id, u.p_spoofed, r.account_ref, r.channel, coalesce(r.call_at, r.created_at) as seen_at,
                  u.deepfake_embedding <=> c.centroid as distance
@@ -172,8 +205,10 @@ export async function growClusterFigures(tx: Db, clusterId: string, utteranceIds
             mean_p_spoofed = case when f.p_n = 0 then c.mean_p_spoofed
                                   else (coalesce(c.mean_p_spoofed, 0) * c.size + f.p_sum) / (c.size + f.p_n) end,
             radius = greatest(c.radius, coalesce(f.farthest, 0)), updated_at = now()
-        from f where c.id = ${clusterId} and f.n > 0`,
+        from f where c.id = ${clusterId} and f.n > 0
+        returning c.status = 'active' and c.size >= c.looked_back_size * ${lookBackGrowth} as "lookBackDue"`,
   );
+  return { lookBackDue: rows[0]?.lookBackDue === true };
 }
 
 /** A cluster's members as alert evidence: each with its similarity to the centroid. */
@@ -209,15 +244,6 @@ export function clusterEvidenceStatement(clusterId: string, which: { since?: Dat
         from utterances u join spoof_clusters c on c.id = u.spoof_cluster_id join recordings r on r.id = u.recording_id
         where u.spoof_cluster_id = ${clusterId} ${since} ${until}
         order by u.recording_id, u.id`;
-}
-
-/** When a recording happened: its call time, else when it was stored. */
-export async function recordingTime(tx: Db, recordingId: string): Promise<Date> {
-  const [row] = await queryRows<{ at: Date | string }>(
-    tx,
-    sql`select coalesce(call_at, created_at) as at from recordings where id = ${recordingId}`,
-  );
-  return new Date((row as { at: Date | string }).at);
 }
 
 /** A bonafide-labelled utterance of a recording inside an active cluster's reach (rules.ts) of its centroid. */
@@ -267,19 +293,6 @@ export async function lookBackCandidates(tx: Db, clusterIds: readonly string[] |
         order by u.id`,
   );
   return rows.map((r) => ({ ...r, embedding: JSON.parse(r.embedding) as number[] }));
-}
-
-/** Active clusters among these that have grown `factor` times over since their last look-back (or never had one). */
-export async function clustersDueForLookBack(tx: Db, clusterIds: readonly string[], factor: number): Promise<string[]> {
-  if (clusterIds.length === 0) return [];
-  const rows = await queryRows<{ id: string }>(
-    tx,
-    sql`select id from spoof_clusters
-        where id = any(${sql.param([...clusterIds])}::uuid[]) and status = 'active'
-          and size > 0 and size >= looked_back_size * ${factor}
-        order by id`,
-  );
-  return rows.map((r) => r.id);
 }
 
 /** Notes that these clusters were looked back over at their present size. */

@@ -8,17 +8,15 @@ import type { Neighbour } from '../../search/knn.ts';
 import { rejudgeCalls } from '../rejudge.ts';
 import { recordClusterEvent } from './history.ts';
 import { flagNearMisses, lookBackNearMisses } from './near-misses.ts';
-import { spoofedNeighbours, votesByCluster } from './neighbours.ts';
+import { spoofedNeighbours, spoofedNeighboursOfEach, votesByCluster } from './neighbours.ts';
 import {
   clusterEvidence,
-  clustersDueForLookBack,
   growClusterFigures,
   insertCluster,
   joinIfClose,
   lockSpoofClusters,
-  recordingTime,
+  placementWork,
   refreshClusterFigures,
-  unplacedSpoofedUtterances,
   utteranceEmbedding,
 } from './queries.ts';
 import {
@@ -46,14 +44,20 @@ export function spoofClusterStep(settings: SpoofSettings): AnalysisStep {
   return {
     name: SPOOF_CLUSTER_STEP,
     async run({ tx, event, log }) {
-      const unplaced = await unplacedSpoofedUtterances(tx, event.recordingId);
-      const changed = unplaced.length > 0 ? await placeSpoofed(tx, event.recordingId, unplaced, settings, log) : [];
-      const nearMisses = await flagNearMisses(tx, event.recordingId);
-      if (nearMisses.length > 0) log.info({ nearMisses }, 'near misses');
-      const due = await clustersDueForLookBack(tx, changed, LOOK_BACK_GROWTH);
+      const work = await placementWork(tx, event.recordingId);
+      const { formed, lookBackDue } =
+        work.unplaced.length > 0
+          ? await placeSpoofed(tx, event.recordingId, work, settings, log)
+          : { formed: [], lookBackDue: [] };
+      if (work.bonafideToCheck) {
+        const nearMisses = await flagNearMisses(tx, event.recordingId);
+        if (nearMisses.length > 0) log.info({ nearMisses }, 'near misses');
+      }
+      // a cluster formed here has its exact figures and was never looked back over
+      const due = [...formed, ...lookBackDue];
       if (due.length > 0) {
         // the figures grown on each join are exact again here: the radius the look-back reaches by
-        await refreshClusterFigures(tx, due);
+        await refreshClusterFigures(tx, lookBackDue);
         const found = await lookBackNearMisses(tx, due);
         // this call's own verdict is the next step's: the others' are judged again here
         await rejudgeCalls(
@@ -68,54 +72,81 @@ export function spoofClusterStep(settings: SpoofSettings): AnalysisStep {
 }
 
 /**
+ * Where this call's placements put the utterances it moved (its own, the noise it seeded a cluster
+ * with or absorbed): the neighbours walked before them still name their cluster as it was.
+ */
+type Placements = Map<string, string>;
+
+/** A neighbour's cluster as it is now: one the call placed it in, else the one its walk read. */
+function clusterOf(neighbour: Neighbour, placements: Placements): string | null {
+  return placements.get(neighbour.id) ?? ((neighbour.clusterId as string | null) || null);
+}
+
+/**
  * Places the recording's spoofed utterances and raises the campaign alerts, under the clusters'
- * lock. Returns the clusters it formed or grew.
+ * lock: the clusters it formed, those it grew, and those of the grown whose look-back is now due
+ * (LOOK_BACK_GROWTH).
  */
 async function placeSpoofed(
   tx: Db,
   recordingId: string,
-  unplaced: { id: string; embedding: number[] }[],
+  work: { seenAt: Date; unplaced: { id: string; embedding: number[] }[] },
   settings: SpoofSettings,
   log: Logger,
-): Promise<string[]> {
+): Promise<{ formed: string[]; grown: string[]; lookBackDue: string[] }> {
   await lockSpoofClusters(tx);
+  // one statement walks for every utterance (the call's own recording left out, so no placement
+  // of this call changes who the neighbours are: only their clusters, which `placements` tracks)
+  const walks = await spoofedNeighboursOfEach(
+    tx,
+    work.unplaced.map((u) => u.embedding),
+    recordingId,
+  );
+  const placements: Placements = new Map();
   const formed = new Set<string>();
   // the utterances each existing cluster gained: its figures grow by theirs
   const joined = new Map<string, string[]>();
-  const absorbed = new Set<string>();
-  for (const utterance of unplaced) {
+  for (const [i, utterance] of work.unplaced.entries()) {
     // a cluster that an earlier utterance formed or joined may have absorbed this one already
-    if (absorbed.has(utterance.id)) continue;
-    const placed = await place(tx, recordingId, utterance);
+    if (placements.has(utterance.id)) continue;
+    const placed = await place(tx, recordingId, utterance, walks[i] as Neighbour[], placements);
     if (!placed) continue;
-    for (const id of placed.absorbed) absorbed.add(id);
     if (placed.formed) formed.add(placed.clusterId);
     else if (!formed.has(placed.clusterId)) {
       joined.set(placed.clusterId, [...(joined.get(placed.clusterId) ?? []), ...placed.members, ...placed.absorbed]);
     }
   }
   await refreshClusterFigures(tx, [...formed]);
-  for (const [clusterId, members] of joined) await growClusterFigures(tx, clusterId, members);
+  const lookBackDue: string[] = [];
+  for (const [clusterId, members] of joined) {
+    if ((await growClusterFigures(tx, clusterId, members, LOOK_BACK_GROWTH)).lookBackDue) lookBackDue.push(clusterId);
+  }
   const grown = [...joined.keys()];
   const raised = [
     ...(await raiseNewCampaigns(tx, [...formed])),
-    ...(await raiseGrowth(tx, grown, recordingId, settings)),
+    ...(await raiseGrowth(tx, grown, work.seenAt, settings)),
   ];
   if (raised.length > 0) log.info({ alerts: raised }, 'spoof cluster alerts');
-  return [...formed, ...grown];
+  return { formed: [...formed], grown, lookBackDue };
 }
 
-/** Places one utterance: the cluster it joined or formed (with the noise it absorbed), or null (noise). */
+/**
+ * Places one utterance, given its neighbours: the cluster it joined or formed (with the noise it
+ * absorbed), or null (noise). Notes each utterance it moved in `placements`.
+ */
 async function place(
   tx: Db,
   recordingId: string,
   utterance: { id: string; embedding: number[] },
+  near: readonly Neighbour[],
+  placements: Placements,
 ): Promise<{ clusterId: string; formed: boolean; members: string[]; absorbed: string[] } | null> {
-  const near = await spoofedNeighbours(tx, utterance.embedding, recordingId);
-  const placed = await joinOrSeed(tx, recordingId, utterance, near);
+  const now = near.map((n) => ({ ...n, clusterId: clusterOf(n, placements) }));
+  const placed = await joinOrSeed(tx, recordingId, utterance, now);
   if (!placed) return null;
+  for (const id of placed.members) placements.set(id, placed.clusterId);
   // the utterance's own neighbours are known: only the members it brings need a walk of their own
-  const absorbed = await absorbNoise(tx, placed.clusterId, placed.members, new Map([[utterance.id, near]]));
+  const absorbed = await absorbNoise(tx, placed.clusterId, placed.members, new Map([[utterance.id, now]]), placements);
   return { ...placed, absorbed };
 }
 
@@ -163,6 +194,7 @@ async function absorbNoise(
   clusterId: string,
   members: readonly string[],
   known: ReadonlyMap<string, readonly Neighbour[]>,
+  placements: Placements,
 ): Promise<string[]> {
   const queue = [...members];
   const seen = new Set(members);
@@ -175,9 +207,10 @@ async function absorbNoise(
   };
   while (queue.length > 0 && absorbed.length < ABSORB_MAX) {
     for (const n of await neighboursOf(queue.shift() as string)) {
-      if (n.clusterId || seen.has(n.id) || absorbed.length >= ABSORB_MAX) continue;
+      if (clusterOf(n, placements) || seen.has(n.id) || absorbed.length >= ABSORB_MAX) continue;
       seen.add(n.id);
       if (!(await joinIfClose(tx, clusterId, n.id, CENTROID_SIMILARITY))) continue;
+      placements.set(n.id, clusterId);
       absorbed.push(n.id);
       queue.push(n.id);
     }
@@ -217,9 +250,8 @@ export async function raiseNewCampaigns(tx: Db, clusterIds: string[]) {
 }
 
 /** `spoof_cluster_growth`: a cluster holding ≥ growthPerDay recordings from the 24 hours up to this call. */
-async function raiseGrowth(tx: Db, clusterIds: string[], recordingId: string, settings: SpoofSettings) {
+async function raiseGrowth(tx: Db, clusterIds: string[], until: Date, settings: SpoofSettings) {
   if (clusterIds.length === 0) return [];
-  const until = await recordingTime(tx, recordingId);
   const since = new Date(until.getTime() - GROWTH_WINDOW_MS);
   const raises = [];
   for (const clusterId of clusterIds) {
