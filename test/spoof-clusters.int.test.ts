@@ -215,6 +215,29 @@ describe('online spoof clusters', () => {
     expect(rows.slice(1).map((r) => r.size)).toEqual([4, 4]);
   });
 
+  it('seeds a cluster with the first utterance of a call and places the call’s next ones in it, not in clusters of their own', async () => {
+    const familyD = direction('family-d');
+    const waiting = [];
+    for (let c = 0; c < 3; c++) {
+      waiting.push(await call([utteranceOf(familyD, `d-${c}`)], new Date(start + (40 + c) * 48 * HOUR)));
+    }
+    await analyse();
+    const many = await call(
+      [0, 1, 2].map((u) => utteranceOf(familyD, `d-many-${u}`)),
+      new Date(start + 44 * 48 * HOUR),
+    );
+    await analyse();
+    const placed = (await Promise.all([...waiting, many].map(clusterOf))).flat();
+    expect(placed).toHaveLength(6);
+    expect(new Set(placed).size).toBe(1);
+    expect(placed[0]).toBeTruthy();
+    const [cluster] = await queryRows<{ size: number; recordingCount: number }>(
+      database.db,
+      sql`select size, recording_count as "recordingCount" from spoof_clusters where id = ${placed[0] as string}`,
+    );
+    expect(cluster).toEqual({ size: 6, recordingCount: 4 });
+  });
+
   it('places nothing twice when the step runs again on a recording', async () => {
     const id = await call([utteranceOf(familyB, 'b-again')], new Date(start + 10 * HOUR));
     await analyse();

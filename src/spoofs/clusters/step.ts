@@ -84,8 +84,7 @@ function clusterOf(neighbour: Neighbour, placements: Placements): string | null 
 
 /**
  * Places the recording's spoofed utterances and raises the campaign alerts, under the clusters'
- * lock: the clusters it formed, those it grew, and those of the grown whose look-back is now due
- * (LOOK_BACK_GROWTH).
+ * lock: the clusters it formed, and those it grew whose look-back is now due (LOOK_BACK_GROWTH).
  */
 async function placeSpoofed(
   tx: Db,
@@ -93,10 +92,11 @@ async function placeSpoofed(
   work: { seenAt: Date; unplaced: { id: string; embedding: number[] }[] },
   settings: SpoofSettings,
   log: Logger,
-): Promise<{ formed: string[]; grown: string[]; lookBackDue: string[] }> {
+): Promise<{ formed: string[]; lookBackDue: string[] }> {
   await lockSpoofClusters(tx);
-  // one statement walks for every utterance (the call's own recording left out, so no placement
-  // of this call changes who the neighbours are: only their clusters, which `placements` tracks)
+  // every utterance's walk up front, under one estimate and SET LOCAL: the call's own recording is
+  // left out of them, so no placement of this call changes who the neighbours are, only their
+  // clusters, which `placements` tracks
   const walks = await spoofedNeighboursOfEach(
     tx,
     work.unplaced.map((u) => u.embedding),
@@ -127,7 +127,7 @@ async function placeSpoofed(
     ...(await raiseGrowth(tx, grown, work.seenAt, settings)),
   ];
   if (raised.length > 0) log.info({ alerts: raised }, 'spoof cluster alerts');
-  return { formed: [...formed], grown, lookBackDue };
+  return { formed: [...formed], lookBackDue };
 }
 
 /**
