@@ -8,6 +8,7 @@
  *
  *   bash bench/support/pg-cluster.sh start            # the bench-owned cluster (port 5544)
  *   node bench/spoofs-knn.ts [--utterances N] [--queries Q] [--seed K] [--ef 40,100,…] [--small M] [--skip a,b]
+ *                            [--index-with m=16,ef_construction=128]
  *
  * N spoofed utterances (default 1,000,000) of the synthetic spoof model (bench/support/spoof-population.ts:
  * generator families as clusters of unit vectors of varied tightness and size, a share of diffuse
@@ -22,7 +23,9 @@
  * - the HNSW build with the migration's own index definition (read back before it is dropped),
  *   its size, then pg_prewarm of index and tables;
  * - per ef_search: p50/p99/recall@10 of the raw SQL (one connection, prepared, session SET) and of
- *   the product's kNN (`nearestNeighbours(db, deepfakeSpace, …)`), and the product's search
+ *   the product's kNN (`nearestNeighbours(db, deepfakeSpace, …)`) — beside recall@10, `tieRecallAt10`
+ *   counts a returned row within 0.001 of the 10th true neighbour's similarity as found
+ *   (ann-benchmarks' ε; the targets are judged on recall@10) — and the product's search
  *   (`searchSpoofs`: clusters, verdict, audit row) at its default;
  * - `vector`: at M utterances (default 200,000), vector(768) against halfvec(768) in two tables of
  *   the bench database: table and index size, build time, recall@10 and latency at the same ef_search;
@@ -33,7 +36,9 @@
  * - the batch recluster of 200,000 spoofed utterances is bench/spoofs-batch.ts's, in a database of its own;
  * - peak memory: this process's RSS and the bench cluster's backends (RssAnon: their own memory,
  *   besides the shared buffers they touch), per phase, sampled every second.
- * `--skip` names phases to leave out: http, vector, assign.
+ * `--skip` names phases to leave out: http, vector, assign. `--index-with` builds the spoof index with
+ * other HNSW parameters than the migration's (the definition used is in the results); the `vector`
+ * phase's two tables keep pgvector's defaults, as the migration does.
  *
  * PostgreSQL: `--url` (default postgres://postgres@127.0.0.1:5544/postgres, the cluster of
  * bench/support/pg-cluster.sh); the benchmark creates and drops voxtrace_bench_spoofs there (kept
@@ -57,7 +62,7 @@ import { searchSpoofs } from '../src/spoofs/search.ts';
 import { adminQuery, databaseUrl } from '../test/support/postgres.ts';
 import { BinaryRows, copyBinary } from './support/copy-binary.ts';
 import { exactTopK, type TopK, truthOf } from './support/exact-knn.ts';
-import { type Answer, type Measured, measure, measureConcurrent } from './support/knn-measure.ts';
+import { type Answer, type Measured, measure, measureConcurrent, type Ties } from './support/knn-measure.ts';
 import { p50AtRecall } from './support/knn-targets.ts';
 import { latencySummary, round3 } from './support/latency.ts';
 import { benchmarkSettings, calibrationMs, describeMachine } from './support/machine.ts';
@@ -87,6 +92,7 @@ const { values: args } = parseArgs({
     'http-requests': { type: 'string', default: '2000' },
     'assign-recordings': { type: 'string', default: '200' },
     skip: { type: 'string', default: '' },
+    'index-with': { type: 'string', default: '' },
     keep: { type: 'boolean', default: false },
   },
 });
@@ -104,10 +110,23 @@ const options = {
   httpRequests: positive('http-requests', args['http-requests']),
   assignRecordings: positive('assign-recordings', args['assign-recordings']),
   skip: new Set(args.skip.split(',').filter(Boolean)),
+  indexWith: parseIndexWith(args['index-with']),
 };
 for (const s of options.skip) if (!(PHASES as readonly string[]).includes(s)) fail(`--skip: unknown phase "${s}"`);
 options.small = Math.min(options.small, options.utterances);
 const command = `node bench/spoofs-knn.ts${process.argv.slice(2).length ? ` ${process.argv.slice(2).join(' ')}` : ''}`;
+
+/** `--index-with m=24,ef_construction=128`: HNSW storage parameters for a build other than the migration's. */
+function parseIndexWith(text: string): string | null {
+  if (!text) return null;
+  const parts = text.split(',').map((part) => part.trim());
+  for (const part of parts) {
+    if (!/^(m|ef_construction)\s*=\s*\d+$/.test(part)) {
+      fail(`--index-with: expected m=N and/or ef_construction=N separated by commas, got "${part}"`);
+    }
+  }
+  return parts.join(', ');
+}
 
 function fail(message: string): never {
   console.error(`bench/spoofs-knn: ${message}`);
@@ -344,6 +363,33 @@ function truthIds(p: SpoofPopulation, truth: TopK, list: number) {
   return (q: number) => truthOf(truth, q, list).map((i) => uuidAt(p.utteranceIds, i));
 }
 
+/** ann-benchmarks' ε for near-ties (knn-measure.ts `Ties`), on cosine similarity. */
+const TIE_EPSILON = 1e-3;
+
+/**
+ * Near-tie recall against the truth over every utterance: the k-th true neighbour's similarity,
+ * and any returned row's, computed in-process from the same half-rounded vectors as the truth.
+ */
+function tiesOf(p: SpoofPopulation, truth: TopK): Ties {
+  const index = new Map<string, number>();
+  for (let i = 0; i < p.count; i++) index.set(uuidAt(p.utteranceIds, i), i);
+  return {
+    epsilon: TIE_EPSILON,
+    kth: (q) => {
+      const found = truthOf(truth, q, ALL).length;
+      return truth.scores[(q * truth.masks.length + ALL) * truth.k + found - 1] as number;
+    },
+    similarity: (q, id) => {
+      const i = index.get(id);
+      if (i === undefined) return Number.NEGATIVE_INFINITY;
+      const query = queryVector(p, q);
+      let dot = 0;
+      for (let d = 0; d < p.dimensions; d++) dot += (query[d] as number) * (p.vectors[i * p.dimensions + d] as number);
+      return dot;
+    },
+  };
+}
+
 type Table = { name: string; column: string; type: 'halfvec' | 'vector'; where: string };
 /**
  * The table, column and predicate of the spoof space's HNSW index as the migrations define it, and
@@ -376,6 +422,7 @@ async function rawSweep(
   queries: number[],
   vector: (q: number) => Float32Array,
   truth: (q: number) => string[],
+  ties?: Ties,
 ) {
   const out: Record<string, Measured> = {};
   const distance = `${table.column} <=> $1::${table.type}(768)`;
@@ -392,6 +439,8 @@ async function rawSweep(
         return { ids: rows.map((r) => r.id) };
       },
       truth,
+      undefined,
+      ties,
     );
     log(`  raw SQL ${table.name} ef_search=${ef}: ${JSON.stringify(out[ef])}`);
   }
@@ -407,6 +456,7 @@ async function productKnnSweep(
   p: SpoofPopulation,
   truth: TopK,
   queries: number[],
+  ties: Ties,
 ) {
   const out: Record<string, Measured> = {};
   for (const ef of options.efs) {
@@ -420,6 +470,8 @@ async function productKnnSweep(
         return { ids: neighbours.map((n) => n.id), method: plan.method };
       },
       truthIds(p, truth, ALL),
+      undefined,
+      ties,
     );
     log(`  nearestNeighbours ef_search=${ef}: ${JSON.stringify(out[ef])}`);
   }
@@ -729,7 +781,11 @@ async function main() {
       calibrationMsBefore: await calibrationMs(),
       loadAverageAtStart: load(),
     };
-    const { table: indexed, definition: indexDefinition } = await spoofIndex(client);
+    const { table: indexed, definition: migrationDefinition } = await spoofIndex(client);
+    // the migration's definition, or the same with other HNSW parameters (--index-with)
+    const indexDefinition = options.indexWith
+      ? `${migrationDefinition.replace(/\s+WITH\s*\(.*\)\s*$/i, '')} WITH (${options.indexWith})`
+      : migrationDefinition;
 
     memory.phase('setup: generate');
     log(`generating ${options.utterances.toLocaleString('en')} spoofed utterances…`);
@@ -800,9 +856,10 @@ async function main() {
     save();
 
     memory.phase('queries');
-    hnsw.rawSql = await rawSweep(client, indexed, queries, (q) => queryVector(p, q), truthIds(p, truth, ALL));
+    const ties = tiesOf(p, truth);
+    hnsw.rawSql = await rawSweep(client, indexed, queries, (q) => queryVector(p, q), truthIds(p, truth, ALL), ties);
     save();
-    hnsw.nearestNeighbours = await productKnnSweep(database, p, truth, queries);
+    hnsw.nearestNeighbours = await productKnnSweep(database, p, truth, queries, ties);
     hnsw.plan = shortPlan([
       (await explainNearestNeighbours(database.db, deepfakeSpace, queryVector(p, 0), { k: K })).explain,
     ]);

@@ -14,10 +14,12 @@ export async function measure(
   run: (q: number) => Promise<Answer>,
   truth: (q: number) => string[],
   warmup = Math.min(20, queries.length),
+  ties?: Ties,
 ) {
   for (const q of queries.slice(0, warmup)) await run(q);
   const ms: number[] = [];
   let recallSum = 0;
+  let tieRecallSum = 0;
   let complete = 0;
   let rows = 0;
   let minRows = Number.POSITIVE_INFINITY;
@@ -30,6 +32,7 @@ export async function measure(
     const want = new Set(expected);
     const hits = answer.ids.filter((id) => want.has(id)).length;
     recallSum += expected.length === 0 ? 1 : hits / expected.length;
+    if (ties) tieRecallSum += tieRecall(ties, q, answer.ids, expected.length);
     if (answer.ids.length === expected.length) complete++;
     rows += answer.ids.length;
     minRows = Math.min(minRows, answer.ids.length);
@@ -39,6 +42,7 @@ export async function measure(
     queries: queries.length,
     ...latencySummary(ms),
     recallAt10: round3(recallSum / queries.length),
+    ...(ties ? { tieRecallAt10: round3(tieRecallSum / queries.length) } : {}),
     complete: `${complete}/${queries.length}`,
     meanRows: round3(rows / queries.length),
     minRows,
@@ -47,6 +51,25 @@ export async function measure(
 }
 
 export type Measured = Awaited<ReturnType<typeof measure>>;
+
+/**
+ * ann-benchmarks' rule for near-ties: a returned row counts when its similarity to the query is
+ * within `epsilon` of the k-th true neighbour's, so that a row as near as the truth's last one is
+ * not a miss for being another row. `similarity` is computed outside the timed call.
+ */
+export type Ties = {
+  epsilon: number;
+  /** the k-th true neighbour's similarity to query `q` */
+  kth: (q: number) => number;
+  similarity: (q: number, id: string) => number;
+};
+
+function tieRecall(ties: Ties, q: number, ids: readonly string[], expected: number): number {
+  if (expected === 0) return 1;
+  const floor = ties.kth(q) - ties.epsilon;
+  const found = ids.slice(0, expected).filter((id) => ties.similarity(q, id) >= floor).length;
+  return found / expected;
+}
 
 /**
  * `requests` searches from `clients` concurrent loops, each taking the next query in turn (cycling
