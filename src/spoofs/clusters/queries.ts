@@ -21,12 +21,13 @@ export type UnplacedUtterance = { id: string; embedding: number[] };
  * What the online step has to do for a recording, in one read: its spoofed utterances in no
  * cluster yet (in call order), whether it has bonafide-labelled utterances not yet flagged as near
  * misses (with an embedding: else there is nothing to compare), and when it happened (its call
- * time, else when it was stored: the growth window ends there).
+ * time, else when it was stored: the growth window ends there). A recording gone meanwhile (its
+ * event outlived it) has nothing to do.
  */
 export async function placementWork(
   tx: Db,
   recordingId: string,
-): Promise<{ seenAt: Date; unplaced: UnplacedUtterance[]; bonafideToCheck: boolean }> {
+): Promise<{ seenAt: Date | null; unplaced: UnplacedUtterance[]; bonafideToCheck: boolean }> {
   const rows = await queryRows<{
     seenAt: Date | string;
     id: string | null;
@@ -44,7 +45,7 @@ export async function placementWork(
         order by u.start_s nulls last, u.upstream_id`,
   );
   const [first] = rows;
-  if (!first) throw new Error(`recording ${recordingId} does not exist`);
+  if (!first) return { seenAt: null, unplaced: [], bonafideToCheck: false };
   return {
     seenAt: new Date(first.seenAt),
     unplaced: rows.flatMap((r) =>

@@ -46,8 +46,8 @@ export function spoofClusterStep(settings: SpoofSettings): AnalysisStep {
     async run({ tx, event, log }) {
       const work = await placementWork(tx, event.recordingId);
       const { formed, lookBackDue } =
-        work.unplaced.length > 0
-          ? await placeSpoofed(tx, event.recordingId, work, settings, log)
+        work.seenAt && work.unplaced.length > 0
+          ? await placeSpoofed(tx, event.recordingId, { seenAt: work.seenAt, unplaced: work.unplaced }, settings, log)
           : { formed: [], lookBackDue: [] };
       if (work.bonafideToCheck) {
         const nearMisses = await flagNearMisses(tx, event.recordingId);
