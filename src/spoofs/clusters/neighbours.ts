@@ -6,13 +6,13 @@ import {
   nearestNeighbours,
   nearestNeighboursOfEach,
 } from '../../search/knn.ts';
-import { BATCH_EF_SEARCH, NEIGHBOUR_K, NEIGHBOUR_SIMILARITY } from './rules.ts';
+import { NEIGHBOUR_EF_SEARCH, NEIGHBOUR_K, NEIGHBOUR_SIMILARITY } from './rules.ts';
 
 /**
  * An utterance's neighbours as the cluster rules count them (rules.ts): among its NEIGHBOUR_K
- * nearest spoofed utterances of other recordings (an index walk of BATCH_EF_SEARCH candidates, as
- * recluster's graph), those at ≥ NEIGHBOUR_SIMILARITY. One call's
- * utterances are alike whatever they are, so its own recording (when it has one) never counts.
+ * nearest spoofed utterances of other recordings (an index walk of NEIGHBOUR_EF_SEARCH candidates,
+ * as recluster's graph), those at ≥ NEIGHBOUR_SIMILARITY. One call's utterances are alike whatever
+ * they are, so its own recording (when it has one) never counts.
  */
 export async function spoofedNeighbours(
   tx: Db,
@@ -23,7 +23,7 @@ export async function spoofedNeighbours(
   return neighbours.filter((n) => n.similarity >= NEIGHBOUR_SIMILARITY);
 }
 
-/** spoofedNeighbours of each of one recording's utterances, in one statement (nearestNeighboursOfEach). */
+/** spoofedNeighbours of each of one recording's utterances, under one estimate and SET LOCAL (nearestNeighboursOfEach). */
 export async function spoofedNeighboursOfEach(
   tx: Db,
   embeddings: readonly ArrayLike<number>[],
@@ -41,7 +41,7 @@ function neighbourOptions(recordingId: string | null): KnnOptions {
     // comparing every 768-d row of a small space (the exact answer's rule for voices) cost 12 ms at
     // 5,000 rows and grows with them (bench/spoofs-batch.ts)
     exactMaxRows: 0,
-    efSearch: BATCH_EF_SEARCH,
+    efSearch: NEIGHBOUR_EF_SEARCH,
   };
 }
 

@@ -21,7 +21,14 @@ import {
   type SpoofEdge,
   setMembership,
 } from './recluster-queries.ts';
-import { BATCH_EF_SEARCH, MIN_POINTS, MIN_RECORDINGS, MIN_VOTES, NEIGHBOUR_K, NEIGHBOUR_SIMILARITY } from './rules.ts';
+import {
+  MIN_POINTS,
+  MIN_RECORDINGS,
+  MIN_VOTES,
+  NEIGHBOUR_EF_SEARCH,
+  NEIGHBOUR_K,
+  NEIGHBOUR_SIMILARITY,
+} from './rules.ts';
 import { raiseNewCampaigns } from './step.ts';
 
 /**
@@ -127,7 +134,7 @@ async function kNNGraph(db: Db, tx: Db, pool: PoolPoint[], progress: (line: stri
       found[b] = await nearestSpoofedOf(connection, ids, {
         k: NEIGHBOUR_K + 4,
         minSimilarity: NEIGHBOUR_SIMILARITY,
-        efSearch: BATCH_EF_SEARCH,
+        efSearch: NEIGHBOUR_EF_SEARCH,
       });
       walked += ids.length;
       if (walked - reported >= 20_000) {

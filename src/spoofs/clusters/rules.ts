@@ -40,9 +40,10 @@ export const NEAR_MISS_RADIUS_FACTOR = 2;
  * The index walk's candidate list for every neighbour walk of these rules: recluster's kNN graph
  * (NEIGHBOUR_K + 4 nearest of each utterance), the online step and the near-miss confirmation, so
  * that online and batch placement see the same neighbours. The walk is most of the online step's
- * cost: ef_search 100 → 40 took it from 4.1 to 2.7 ms at 50,000 spoofed utterances (bench/spoofs-batch.ts).
+ * cost: in a profile of the step's statements at 50,000 spoofed utterances, ef_search 100 → 40 took
+ * it from 4.1 to 2.7 ms.
  */
-export const BATCH_EF_SEARCH = 64;
+export const NEIGHBOUR_EF_SEARCH = 64;
 /**
  * A cluster's look-back over stored bonafide speech for near misses runs when it forms and again
  * each time it has grown this many times over since the last one (near-misses.ts): the scan reads
