@@ -777,7 +777,7 @@ async function main() {
       'port',
     ]);
     figures.cpu = {
-      note: 'shared 2-core machine: other work ran during this run; the load average is recorded per phase',
+      note: 'a 2-core machine shared with other tenants: the load average is recorded per phase',
       calibrationMsBefore: await calibrationMs(),
       loadAverageAtStart: load(),
     };
