@@ -4,6 +4,7 @@
  * step's cost per utterance once the clusters exist.
  *
  *   node bench/spoofs-batch.ts [--spoofed 200000] [--bonafide 200000] [--families 40] [--assign 200] [--seed 3]
+ *                              [--index-with m=32,ef_construction=128]
  *
  * The corpus (in memory, seeded): F generator families, each a random direction in 768-d with its
  * own spread (noise energy 0.06–0.22 of the signal: members at ≈ 0.82–0.95 to each other), sizes
@@ -12,7 +13,8 @@
  * bonafide speech is random directions with 2 % of it spoofs the upstream missed (labelled
  * bonafide). Loaded with binary COPY after the product's migrations (the trigger copies the spoofed
  * ones into spoofed_utterances), the HNSW index built after the load; generation, loading, the
- * index build and VACUUM ANALYZE stay outside the timed figures.
+ * index build and VACUUM ANALYZE stay outside the timed figures. `--index-with` builds the spoof index
+ * with other HNSW parameters than the migration's (bench/spoofs-knn.ts takes the same option).
  *
  * Timed: `reclusterSpoofs` from nothing (every utterance noise) and again on its own result (ids
  * must not move); the look-back's candidate scan (`lookBackCandidates`) for one cluster and for
@@ -34,6 +36,7 @@ import { reclusterSpoofs } from '../src/spoofs/clusters/recluster.ts';
 import { spoofClusterStep } from '../src/spoofs/clusters/step.ts';
 import { BinaryRows, copyBinary } from './support/copy-binary.ts';
 import { withBenchDatabase } from './support/database.ts';
+import { parseIndexWith } from './support/hnsw-options.ts';
 import { latencySummary, round3 } from './support/latency.ts';
 import { describeMachine } from './support/machine.ts';
 import { recordResult } from './support/results.ts';
@@ -47,6 +50,7 @@ const { values } = parseArgs({
     families: { type: 'string', default: '40' },
     assign: { type: 'string', default: '200' },
     seed: { type: 'string', default: '3' },
+    'index-with': { type: 'string', default: '' },
   },
 });
 const whole = (name: string, value: string | undefined, min: number) => {
@@ -63,7 +67,16 @@ const options = {
   families: whole('families', values.families, 2),
   assign: whole('assign', values.assign, 10),
   seed: whole('seed', values.seed, 0),
+  indexWith: readIndexWith(values['index-with']),
 };
+function readIndexWith(text: string | undefined): string | null {
+  try {
+    return parseIndexWith(text);
+  } catch (error) {
+    process.stderr.write(`bench/spoofs-batch: ${(error as Error).message}\n`);
+    process.exit(1);
+  }
+}
 const progress = (line: string) => process.stderr.write(`spoofs-batch: ${line}\n`);
 
 /** sfc32 (period ≥ 2³², ~2¹²⁷ in practice) with Box–Muller: deterministic per seed, fast enough for 300M draws. */
@@ -246,9 +259,11 @@ async function load(url: string) {
     progress('loaded; building the HNSW index');
     const built = performance.now();
     await client.query(`set maintenance_work_mem = '2GB'`);
-    // the migration's definition; the trigger filled spoofed_utterances during the COPY
+    // the migration's definition (or its parameters replaced); the trigger filled spoofed_utterances during the COPY
     await client.query(
-      'create index spoofed_utterances_embedding_hnsw on spoofed_utterances using hnsw (embedding halfvec_cosine_ops)',
+      `create index spoofed_utterances_embedding_hnsw on spoofed_utterances using hnsw (embedding halfvec_cosine_ops)${
+        options.indexWith ? ` with (${options.indexWith})` : ''
+      }`,
     );
     const indexBuildS = round3((performance.now() - built) / 1000);
     await client.query('vacuum analyze recordings');
@@ -284,7 +299,12 @@ function pairwise(predicted: (string | null)[], truth: number[]) {
 const figures = await withBenchDatabase('postgres', 'voxtrace_bench_spoofs_batch', async (database, url) => {
   const loadStarted = performance.now();
   const { indexBuildS } = await load(url as string);
-  const setup = { generationS, loadAndIndexS: round3((performance.now() - loadStarted) / 1000), indexBuildS };
+  const setup = {
+    generationS,
+    loadAndIndexS: round3((performance.now() - loadStarted) / 1000),
+    indexBuildS,
+    indexWith: options.indexWith ?? 'the migration’s (pgvector defaults)',
+  };
   progress(`setup: ${JSON.stringify(setup)}`);
 
   const lines: { at: number; line: string }[] = [];
@@ -410,7 +430,7 @@ const target = {
   reclusterUnder10Min: reported.recluster.fromNothing.ms <= 600_000,
   onlineP50Under5Ms: reported.online.msPerUtterance.p50Ms <= 5,
 };
-const command = `node bench/spoofs-batch.ts --spoofed ${options.spoofed} --bonafide ${options.bonafide} --families ${options.families} --assign ${options.assign} --seed ${options.seed}`;
+const command = `node bench/spoofs-batch.ts --spoofed ${options.spoofed} --bonafide ${options.bonafide} --families ${options.families} --assign ${options.assign} --seed ${options.seed}${values['index-with'] ? ` --index-with ${values['index-with']}` : ''}`;
 recordResult(import.meta.dirname, {
   name: 'spoofs-batch',
   command,

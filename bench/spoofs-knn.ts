@@ -62,6 +62,7 @@ import { searchSpoofs } from '../src/spoofs/search.ts';
 import { adminQuery, databaseUrl } from '../test/support/postgres.ts';
 import { BinaryRows, copyBinary } from './support/copy-binary.ts';
 import { exactTopK, type TopK, truthOf } from './support/exact-knn.ts';
+import { parseIndexWith } from './support/hnsw-options.ts';
 import { type Answer, type Measured, measure, measureConcurrent, type Ties } from './support/knn-measure.ts';
 import { p50AtRecall } from './support/knn-targets.ts';
 import { latencySummary, round3 } from './support/latency.ts';
@@ -110,22 +111,18 @@ const options = {
   httpRequests: positive('http-requests', args['http-requests']),
   assignRecordings: positive('assign-recordings', args['assign-recordings']),
   skip: new Set(args.skip.split(',').filter(Boolean)),
-  indexWith: parseIndexWith(args['index-with']),
+  indexWith: readIndexWith(args['index-with']),
 };
 for (const s of options.skip) if (!(PHASES as readonly string[]).includes(s)) fail(`--skip: unknown phase "${s}"`);
 options.small = Math.min(options.small, options.utterances);
 const command = `node bench/spoofs-knn.ts${process.argv.slice(2).length ? ` ${process.argv.slice(2).join(' ')}` : ''}`;
 
-/** `--index-with m=24,ef_construction=128`: HNSW storage parameters for a build other than the migration's. */
-function parseIndexWith(text: string): string | null {
-  if (!text) return null;
-  const parts = text.split(',').map((part) => part.trim());
-  for (const part of parts) {
-    if (!/^(m|ef_construction)\s*=\s*\d+$/.test(part)) {
-      fail(`--index-with: expected m=N and/or ef_construction=N separated by commas, got "${part}"`);
-    }
+function readIndexWith(text: string): string | null {
+  try {
+    return parseIndexWith(text);
+  } catch (error) {
+    fail((error as Error).message);
   }
-  return parts.join(', ');
 }
 
 function fail(message: string): never {

@@ -1,0 +1,15 @@
+/**
+ * `--index-with m=24,ef_construction=128`: HNSW storage parameters for a build other than the
+ * migration's, as the text of a `WITH (…)` clause; null when none are given. Throws naming the part
+ * it could not read.
+ */
+export function parseIndexWith(text: string | undefined): string | null {
+  if (!text) return null;
+  const parts = text.split(',').map((part) => part.trim());
+  for (const part of parts) {
+    if (!/^(m|ef_construction)\s*=\s*\d+$/.test(part)) {
+      throw new Error(`--index-with: expected m=N and/or ef_construction=N separated by commas, got "${part}"`);
+    }
+  }
+  return parts.join(', ');
+}
