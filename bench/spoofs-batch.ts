@@ -53,12 +53,13 @@ const { values } = parseArgs({
     'index-with': { type: 'string', default: '' },
   },
 });
+const fail = (message: string): never => {
+  process.stderr.write(`bench/spoofs-batch: ${message}\n`);
+  process.exit(1);
+};
 const whole = (name: string, value: string | undefined, min: number) => {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < min) {
-    process.stderr.write(`bench/spoofs-batch: --${name} must be a whole number ≥ ${min} (got ${value})\n`);
-    process.exit(1);
-  }
+  if (!Number.isInteger(n) || n < min) fail(`--${name} must be a whole number ≥ ${min} (got ${value})`);
   return n;
 };
 const options = {
@@ -67,16 +68,8 @@ const options = {
   families: whole('families', values.families, 2),
   assign: whole('assign', values.assign, 10),
   seed: whole('seed', values.seed, 0),
-  indexWith: readIndexWith(values['index-with']),
+  indexWith: parseIndexWith(values['index-with'], fail),
 };
-function readIndexWith(text: string | undefined): string | null {
-  try {
-    return parseIndexWith(text);
-  } catch (error) {
-    process.stderr.write(`bench/spoofs-batch: ${(error as Error).message}\n`);
-    process.exit(1);
-  }
-}
 const progress = (line: string) => process.stderr.write(`spoofs-batch: ${line}\n`);
 
 /** sfc32 (period ≥ 2³², ~2¹²⁷ in practice) with Box–Muller: deterministic per seed, fast enough for 300M draws. */

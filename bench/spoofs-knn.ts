@@ -111,19 +111,11 @@ const options = {
   httpRequests: positive('http-requests', args['http-requests']),
   assignRecordings: positive('assign-recordings', args['assign-recordings']),
   skip: new Set(args.skip.split(',').filter(Boolean)),
-  indexWith: readIndexWith(args['index-with']),
+  indexWith: parseIndexWith(args['index-with'], fail),
 };
 for (const s of options.skip) if (!(PHASES as readonly string[]).includes(s)) fail(`--skip: unknown phase "${s}"`);
 options.small = Math.min(options.small, options.utterances);
 const command = `node bench/spoofs-knn.ts${process.argv.slice(2).length ? ` ${process.argv.slice(2).join(' ')}` : ''}`;
-
-function readIndexWith(text: string): string | null {
-  try {
-    return parseIndexWith(text);
-  } catch (error) {
-    fail((error as Error).message);
-  }
-}
 
 function fail(message: string): never {
   console.error(`bench/spoofs-knn: ${message}`);
