@@ -41,9 +41,12 @@ export const NEAR_MISS_RADIUS_FACTOR = 2;
  * (NEIGHBOUR_K + 4 nearest of each utterance), the online step and the near-miss confirmation, so
  * that online and batch placement see the same neighbours. The walk is most of the online step's
  * cost: in a profile of the step's statements at 50,000 spoofed utterances, ef_search 100 → 40 took
- * it from 4.1 to 2.7 ms.
+ * it from 4.1 to 2.7 ms. 40 since the index became m 32 / ef_construction 128 (migration 0015), whose
+ * walk costs 1.4–1.6 times m 16's at the same ef_search and finds more: at 200,000 rows recall@10
+ * 0.873 at 40 against m 16's 0.742 at 40 and 0.896 at 100 (docs/spoofs.md, "At scale"); the eval's
+ * tuning seed kept every target at 40.
  */
-export const NEIGHBOUR_EF_SEARCH = 64;
+export const NEIGHBOUR_EF_SEARCH = 40;
 /**
  * A cluster's look-back over stored bonafide speech for near misses runs when it forms and again
  * each time it has grown this many times over since the last one (near-misses.ts): the scan reads
