@@ -62,7 +62,7 @@ import { searchSpoofs } from '../src/spoofs/search.ts';
 import { adminQuery, databaseUrl } from '../test/support/postgres.ts';
 import { BinaryRows, copyBinary } from './support/copy-binary.ts';
 import { exactTopK, type TopK, truthOf } from './support/exact-knn.ts';
-import { parseIndexWith } from './support/hnsw-options.ts';
+import { parseIndexWith, withIndexOptions } from './support/hnsw-options.ts';
 import { type Answer, type Measured, measure, measureConcurrent, type Ties } from './support/knn-measure.ts';
 import { p50AtRecall } from './support/knn-targets.ts';
 import { latencySummary, round3 } from './support/latency.ts';
@@ -772,9 +772,7 @@ async function main() {
     };
     const { table: indexed, definition: migrationDefinition } = await spoofIndex(client);
     // the migration's definition, or the same with other HNSW parameters (--index-with)
-    const indexDefinition = options.indexWith
-      ? `${migrationDefinition.replace(/\s+WITH\s*\(.*\)\s*$/i, '')} WITH (${options.indexWith})`
-      : migrationDefinition;
+    const indexDefinition = withIndexOptions(migrationDefinition, options.indexWith);
 
     memory.phase('setup: generate');
     log(`generating ${options.utterances.toLocaleString('en')} spoofed utterances…`);

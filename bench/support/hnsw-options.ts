@@ -13,3 +13,13 @@ export function parseIndexWith(text: string | undefined, fail: (message: string)
   }
   return parts.join(', ');
 }
+
+/**
+ * The migration's index definition (`pg_get_indexdef`) with its `WITH (…)` replaced by `indexWith`,
+ * or as it is when none is given.
+ * @example withIndexOptions('CREATE INDEX x ON t USING hnsw (e halfvec_cosine_ops) WITH (m=32)', 'm=16') // '… WITH (m=16)'
+ */
+export function withIndexOptions(definition: string, indexWith: string | null): string {
+  if (!indexWith) return definition;
+  return `${definition.replace(/\s+WITH\s*\(.*\)\s*$/i, '')} WITH (${indexWith})`;
+}
