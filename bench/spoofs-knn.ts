@@ -62,7 +62,7 @@ import { searchSpoofs } from '../src/spoofs/search.ts';
 import { adminQuery, databaseUrl } from '../test/support/postgres.ts';
 import { BinaryRows, copyBinary } from './support/copy-binary.ts';
 import { exactTopK, type TopK, truthOf } from './support/exact-knn.ts';
-import { parseIndexWith, withIndexOptions } from './support/hnsw-options.ts';
+import { indexOptionsOf, parseIndexWith, withIndexOptions } from './support/hnsw-options.ts';
 import { type Answer, type Measured, measure, measureConcurrent, type Ties } from './support/knn-measure.ts';
 import { p50AtRecall } from './support/knn-targets.ts';
 import { latencySummary, round3 } from './support/latency.ts';
@@ -502,10 +502,17 @@ async function buildIndex(client: pg.Client, index: string, definition: string, 
 // ---- phases ---------------------------------------------------------------------------------
 
 /** At M utterances: the same vectors in a halfvec(768) and a vector(768) table, each with its HNSW index. */
-async function vectorPhase(client: pg.Client, p: SpoofPopulation, truth: TopK, queries: number[]) {
+async function vectorPhase(
+  client: pg.Client,
+  p: SpoofPopulation,
+  truth: TopK,
+  queries: number[],
+  indexOptions: string | null,
+) {
+  const withClause = indexOptions ? ` with (${indexOptions})` : '';
   const out: Record<string, unknown> = {
     utterances: options.small,
-    note: 'two tables of the bench database (id uuid, embedding), the first M generated utterances (a random sample of the calls); the same half-rounded values in both; indexes with the migration’s parameters (m=16, ef_construction=64), cosine ops of each type; recall against the exact top-10 over those M',
+    note: `two tables of the bench database (id uuid, embedding), the first M generated utterances (a random sample of the calls); the same half-rounded values in both; indexes with the main index’s parameters (${indexOptions ?? 'pgvector’s defaults'}), cosine ops of each type; recall against the exact top-10 over those M`,
   };
   for (const type of ['halfvec', 'vector'] as const) {
     const table = `bench_spoofs_${type}`;
@@ -533,7 +540,7 @@ async function vectorPhase(client: pg.Client, p: SpoofPopulation, truth: TopK, q
     const index = await buildIndex(
       client,
       `${table}_hnsw`,
-      `create index ${table}_hnsw on ${table} using hnsw (embedding ${type}_cosine_ops)`,
+      `create index ${table}_hnsw on ${table} using hnsw (embedding ${type}_cosine_ops)${withClause}`,
       table,
     );
     log(`  ${table}: ${JSON.stringify(index)}`);
@@ -874,7 +881,7 @@ async function main() {
     else {
       log(`vector(768) against halfvec(768) at ${options.small.toLocaleString('en')} utterances…`);
       figures.vectorVsHalfvec = {};
-      figures.vectorVsHalfvec = await vectorPhase(client, p, truth, queries);
+      figures.vectorVsHalfvec = await vectorPhase(client, p, truth, queries, indexOptionsOf(indexDefinition));
       figures.targets = evaluateTargets();
       figures.memory = memory.report();
       save();

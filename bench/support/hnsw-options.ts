@@ -23,3 +23,12 @@ export function withIndexOptions(definition: string, indexWith: string | null): 
   if (!indexWith) return definition;
   return `${definition.replace(/\s+WITH\s*\(.*\)\s*$/i, '')} WITH (${indexWith})`;
 }
+
+/**
+ * The `WITH (…)` parameters of an index definition, as `m='32', ef_construction='128'`; null when it
+ * has none (pgvector's defaults).
+ * @example indexOptionsOf("CREATE INDEX x ON t USING hnsw (e halfvec_cosine_ops) WITH (m='32')") // "m='32'"
+ */
+export function indexOptionsOf(definition: string): string | null {
+  return /\s+WITH\s*\((.*)\)\s*$/i.exec(definition)?.[1] ?? null;
+}
