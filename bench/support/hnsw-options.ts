@@ -14,6 +14,9 @@ export function parseIndexWith(text: string | undefined, fail: (message: string)
   return parts.join(', ');
 }
 
+/** the trailing `WITH (…)` of a `pg_get_indexdef` definition, its parameters captured */
+const WITH_CLAUSE = /\s+WITH\s*\((.*)\)\s*$/i;
+
 /**
  * The migration's index definition (`pg_get_indexdef`) with its `WITH (…)` replaced by `indexWith`,
  * or as it is when none is given.
@@ -21,7 +24,7 @@ export function parseIndexWith(text: string | undefined, fail: (message: string)
  */
 export function withIndexOptions(definition: string, indexWith: string | null): string {
   if (!indexWith) return definition;
-  return `${definition.replace(/\s+WITH\s*\(.*\)\s*$/i, '')} WITH (${indexWith})`;
+  return `${definition.replace(WITH_CLAUSE, '')} WITH (${indexWith})`;
 }
 
 /**
@@ -30,5 +33,5 @@ export function withIndexOptions(definition: string, indexWith: string | null): 
  * @example indexOptionsOf("CREATE INDEX x ON t USING hnsw (e halfvec_cosine_ops) WITH (m='32')") // "m='32'"
  */
 export function indexOptionsOf(definition: string): string | null {
-  return /\s+WITH\s*\((.*)\)\s*$/i.exec(definition)?.[1] ?? null;
+  return WITH_CLAUSE.exec(definition)?.[1] ?? null;
 }
