@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { queryRows } from '../src/db/client.ts';
 import { identities, recordings, utterances, voiceprints } from '../src/db/schema.ts';
+import { withTransaction } from '../src/db/transaction.ts';
 import { InvalidInputError } from '../src/errors.ts';
 import {
   chooseMethod,
@@ -163,6 +164,33 @@ describe(`the kNN builder on ${engine} (${ROWS} voiceprints, after ANALYZE)`, ()
       );
     }
     expect(total / 5).toBeGreaterThanOrEqual(0.9);
+  });
+
+  it('the plain walk carries its settings in its one statement: in force for the walk, gone after it', async () => {
+    const { explain } = await explainNearestNeighbours(database.db, speakerSpace, query(11), { k: 10, efSearch: 30 });
+    // the settings gate the walk: evaluated once, before the index scan below them returns a row
+    expect(explain).toMatch(
+      /One-Time Filter: .*set_config\('hnsw\.ef_search'::text, '30'::text, true\)[\s\S]*Index Scan/,
+    );
+    // a caller's transaction left a walk that stops after 1 candidate: were the walk's own settings
+    // applied after its first row (or not at all), it would come back short and be answered exact
+    const inCallers = await withTransaction(database.db, async (tx) => {
+      await tx.execute(
+        sql`select set_config('hnsw.ef_search', '1', true), set_config('hnsw.iterative_scan', 'off', true)`,
+      );
+      return nearestNeighbours(tx, speakerSpace, query(222), { k: 10, efSearch: 10 });
+    });
+    expect(inCallers.plan).toMatchObject({ method: 'hnsw', efSearch: 10 });
+    expect(inCallers.neighbours).toHaveLength(10);
+    // outside a transaction they last for the statement only: the same connection is back to its own
+    const after = await database.withSession(async (session) => {
+      const before = await queryRows<{ ef: string }>(session, sql`select current_setting('hnsw.ef_search') as ef`);
+      await nearestNeighbours(session, speakerSpace, query(222), { k: 10, efSearch: 77 });
+      const now = await queryRows<{ ef: string }>(session, sql`select current_setting('hnsw.ef_search') as ef`);
+      return { before: before[0]?.ef, now: now[0]?.ef };
+    });
+    expect(after.now).toBe(after.before);
+    expect(after.now).not.toBe('77');
   });
 
   it.each([

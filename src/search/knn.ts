@@ -24,7 +24,9 @@ import { InvalidInputError } from '../errors.ts';
  * the estimate misjudged still gets a complete answer (the plan then says `exact`).
  *
  * `ef_search` and the iterative scan are set with `set_config(…, true)` — `SET LOCAL` — inside the
- * query's transaction (joined when the caller has one), so they never leak to other queries.
+ * query's transaction (joined when the caller has one), so they never leak to other queries. The
+ * plain `hnsw` walk sets them inside its own statement and needs no transaction of its own: one
+ * round trip where BEGIN, the settings and COMMIT made it four.
  */
 
 export type VectorSpace = {
@@ -152,9 +154,26 @@ export async function nearestNeighbours(
 ): Promise<{ neighbours: Neighbour[]; plan: KnnPlan }> {
   const started = performance.now();
   const query = prepare(space, vector, options);
+  const answer = (neighbours: Neighbour[], method: KnnMethod, estimatedRows: number | null) => ({
+    neighbours,
+    plan: {
+      method,
+      efSearch: method === 'exact' ? null : query.efSearch,
+      ms: Math.round((performance.now() - started) * 1000) / 1000,
+      estimatedRows,
+    } satisfies KnnPlan,
+  });
+  const plainWalk = isPlainWalk(query, options);
+  if (plainWalk) {
+    // the commonest search (nothing filtered) is one statement that carries its own settings: no
+    // transaction of its own, so no BEGIN and COMMIT round trips (bench/spoofs-knn.ts)
+    const rows = await queryRows<RawRow>(db, settledWalkStatement(query));
+    if (rows.length >= query.k) return answer(rows.map(toNeighbour), 'hnsw', null);
+  }
   return withTransaction(db, async (tx) => {
     const estimate = await estimateFor(tx, query, options.filter ?? {});
-    let method = decide(query, options, estimate);
+    // a plain walk that came back short is answered exact: walking again would find the same rows
+    let method: KnnMethod = plainWalk ? 'exact' : decide(query, options, estimate);
     let neighbours: Neighbour[] = [];
     if (method !== 'exact') {
       await applySettings(tx, query, method);
@@ -166,13 +185,7 @@ export async function nearestNeighbours(
       await exactSettings(tx);
       neighbours = await exactAnswer(tx, query);
     }
-    const plan: KnnPlan = {
-      method,
-      efSearch: method === 'exact' ? null : query.efSearch,
-      ms: Math.round((performance.now() - started) * 1000) / 1000,
-      estimatedRows: estimate?.matching ?? null,
-    };
-    return { neighbours, plan };
+    return answer(neighbours, method, estimate?.matching ?? null);
   });
 }
 
@@ -223,6 +236,11 @@ function prepare(space: VectorSpace, vector: ArrayLike<number>, options: KnnOpti
   return { space, literal, k, filter, groupBy: options.groupBy, efSearch };
 }
 
+/** Nothing filtered, grouped or asked exact: a walk of the index, settled in one statement. */
+function isPlainWalk(query: KnnQuery, options: KnnOptions): boolean {
+  return !query.filter && !query.groupBy && !options.exact;
+}
+
 function decide(query: KnnQuery, options: KnnOptions, estimate: { matching: number; indexed: number | null } | null) {
   return chooseMethod({
     k: query.k,
@@ -269,6 +287,10 @@ export async function explainNearestNeighbours(
 ): Promise<{ method: KnnMethod; explain: string }> {
   const query = prepare(space, vector, options);
   return withTransaction(db, async (tx) => {
+    if (isPlainWalk(query, options)) {
+      const rows = await queryRows<{ 'QUERY PLAN': string }>(tx, sql`explain ${settledWalkStatement(query)}`);
+      return { method: 'hnsw' as const, explain: rows.map((r) => r['QUERY PLAN']).join('\n') };
+    }
     const method = await planFor(tx, query, options);
     if (method !== 'exact') await applySettings(tx, query, method);
     else await exactSettings(tx);
@@ -379,6 +401,31 @@ function indexWalkStatement(query: KnnQuery, limit: number): SQL {
                limit ${limit}
              )
              select * from walked order by distance, id`;
+}
+
+/**
+ * The unfiltered, ungrouped walk with its settings in the same statement: the `set_config(…, true)`
+ * calls, joined into one value that the walk's `where` names, become a filter that PostgreSQL
+ * evaluates once before the walk's first row is fetched — and pgvector reads its settings at that
+ * first fetch (hnswgettuple), so the walk runs under them (test/knn.int.test.ts pins both the plan
+ * and the effect). `true` keeps them to the statement's own transaction, or to the caller's, as
+ * `applySettings` does. Only for walks the planner chooses whatever the settings: it costs the
+ * index with the ef_search it sees when planning, before these run.
+ */
+function settledWalkStatement(query: KnnQuery): SQL {
+  return sql`select w.* from (
+               select set_config('hnsw.ef_search', ${String(query.efSearch)}, true)
+                      || set_config('hnsw.iterative_scan', 'off', true)
+                      || set_config('hnsw.max_scan_tuples', ${String(MAX_SCAN_TUPLES)}, true) as applied
+             ) settings
+             cross join lateral (
+               select ${selectList(query)}
+               from ${query.space.from}
+               ${whereSql(query, sql`settings.applied is not null`)}
+               order by ${distance(query)}
+               limit ${query.k}
+             ) w
+             order by w.distance, w.id`;
 }
 
 function exactStatement(query: KnnQuery): SQL {
