@@ -267,11 +267,16 @@ async function exactSettings(tx: Db): Promise<void> {
 /** `SET LOCAL` the walk's settings: iterative when filtered or grouped (a plain walk stops at ef_search rows). */
 async function applySettings(tx: Db, query: KnnQuery, method: KnnMethod): Promise<void> {
   const iterative = method === 'hnsw-iterative' || Boolean(query.groupBy);
-  await tx.execute(
-    sql`select set_config('hnsw.ef_search', ${String(query.efSearch)}, true),
-               set_config('hnsw.iterative_scan', ${iterative ? 'relaxed_order' : 'off'}, true),
-               set_config('hnsw.max_scan_tuples', ${String(MAX_SCAN_TUPLES)}, true)`,
-  );
+  await tx.execute(sql`select ${sql.join(walkSettings(query, iterative), sql`, `)}`);
+}
+
+/** The walk's `set_config(…, true)` calls: what applySettings runs and settledWalkStatement carries. */
+function walkSettings(query: KnnQuery, iterative: boolean): SQL[] {
+  return [
+    sql`set_config('hnsw.ef_search', ${String(query.efSearch)}, true)`,
+    sql`set_config('hnsw.iterative_scan', ${iterative ? 'relaxed_order' : 'off'}, true)`,
+    sql`set_config('hnsw.max_scan_tuples', ${String(MAX_SCAN_TUPLES)}, true)`,
+  ];
 }
 
 /**
@@ -392,15 +397,18 @@ async function exactAnswer(tx: Db, query: KnnQuery): Promise<Neighbour[]> {
 /** The index walk's statement: relaxed_order returns rows nearly in order; the materialised CTE
  * keeps the walk intact and the outer query restores the exact order. */
 function indexWalkStatement(query: KnnQuery, limit: number): SQL {
-  const key = groupKey(query);
-  return sql`with walked as materialized (
-               select ${selectList(query)}${key ? sql`, ${key} as group_key` : sql``}
-               from ${query.space.from}
-               ${whereSql(query)}
-               order by ${distance(query)}
-               limit ${limit}
-             )
+  return sql`with walked as materialized (${walk(query, limit)})
              select * from walked order by distance, id`;
+}
+
+/** The index walk itself, `order by <=> limit`: the inner query of both walk statements. */
+function walk(query: KnnQuery, limit: number, gate: SQL | null = null): SQL {
+  const key = groupKey(query);
+  return sql`select ${selectList(query)}${key ? sql`, ${key} as group_key` : sql``}
+             from ${query.space.from}
+             ${whereSql(query, gate)}
+             order by ${distance(query)}
+             limit ${limit}`;
 }
 
 /**
@@ -413,18 +421,8 @@ function indexWalkStatement(query: KnnQuery, limit: number): SQL {
  * index with the ef_search it sees when planning, before these run.
  */
 function settledWalkStatement(query: KnnQuery): SQL {
-  return sql`select w.* from (
-               select set_config('hnsw.ef_search', ${String(query.efSearch)}, true)
-                      || set_config('hnsw.iterative_scan', 'off', true)
-                      || set_config('hnsw.max_scan_tuples', ${String(MAX_SCAN_TUPLES)}, true) as applied
-             ) settings
-             cross join lateral (
-               select ${selectList(query)}
-               from ${query.space.from}
-               ${whereSql(query, sql`settings.applied is not null`)}
-               order by ${distance(query)}
-               limit ${query.k}
-             ) w
+  return sql`select w.* from (select ${sql.join(walkSettings(query, false), sql` || `)} as applied) settings
+             cross join lateral (${walk(query, query.k, sql`settings.applied is not null`)}) w
              order by w.distance, w.id`;
 }
 
